@@ -1,0 +1,56 @@
+"""The one interface every vault format implements, and the section record the engine keeps.
+
+A page is rendered from a Book plus its sections: the first section ("Highlights first synced by"
+/ "## Highlights") and every later one ("New highlights added ..."). The state store remembers
+which highlight ids each section holds, so an untouched page can be re-rendered in full from
+current data, and a touched page only gets new sections appended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Literal, Protocol
+
+from syncd.model import Book
+
+SectionKind = Literal["first", "new"]
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    kind: SectionKind
+    # When the section was first written; aware datetime. Rendered in local time for the
+    # journal link / "New highlights added <date> at <time>" header.
+    synced_at: datetime
+    highlight_ids: tuple[int, ...]
+
+
+class Adapter(Protocol):
+    """A vault format: where a book's page lives, and the exact text of that page."""
+
+    name: str  # "obsidian" | "logseq"
+
+    def folder_for(self, book: Book) -> PurePosixPath:
+        """Folder, relative to the vault root, that holds this book's page."""
+        ...
+
+    def page_title(self, book: Book) -> str:
+        """The page's name before de-duplication (Logseq: "<title> (highlights)")."""
+        ...
+
+    def file_name(self, page_title: str, disambiguator: str = "") -> str:
+        """A safe file name (with ".md") for the page; `disambiguator` (e.g. " (123)") is kept
+        whole even when the title must be truncated to the length limit."""
+        ...
+
+    def render_page(self, book: Book, sections: Sequence[Section], page_title: str) -> str:
+        """The whole page: header, metadata, then every section with its live highlights in
+        reading order. Sections left with no live highlights are omitted, except the first."""
+        ...
+
+    def append_section(self, existing_text: str, book: Book, section: Section) -> str:
+        """The existing (user-touched) text with one new section appended, as Readwise does."""
+        ...
