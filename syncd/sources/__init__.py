@@ -1,0 +1,1 @@
+"""Where highlights come from: the Readwise API client."""
