@@ -1,0 +1,1 @@
+"""Vault formats behind one interface, and the file-system helpers they share."""
