@@ -17,7 +17,8 @@ from syncd.errors import ApiDataError
 
 # ISO 8601 as the API sends it: 0-9 fractional digits, "Z", an offset, or nothing (naive = UTC).
 _TIMESTAMP = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<h>\d{2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?"
+    r"^(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<h>\d{2}):(?P<m>\d{2})"
+    r"(?::(?P<s>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?"
     r"(?P<tz>Z|z|[+-]\d{2}:?\d{2})?$"
 )
 
@@ -41,7 +42,13 @@ def parse_timestamp(value: object, *, where: str = "timestamp") -> datetime | No
         tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
         parsed = datetime(
-            year, month, day, int(match["h"]), int(match["m"]), int(match["s"] or 0), int(frac),
+            year,
+            month,
+            day,
+            int(match["h"]),
+            int(match["m"]),
+            int(match["s"] or 0),
+            int(frac),
             tzinfo=tz,
         )
     except ValueError as exc:
@@ -51,7 +58,9 @@ def parse_timestamp(value: object, *, where: str = "timestamp") -> datetime | No
 
 def format_timestamp(moment: datetime) -> str:
     """The form syncd sends as updatedAfter: UTC, milliseconds, "Z" (no "+" to encode)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 @dataclass(frozen=True, slots=True)

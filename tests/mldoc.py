@@ -41,9 +41,13 @@ def outline(paths: list[Path]) -> list[dict[str, Any]]:
     node = _ensure_installed()
     result = subprocess.run(
         [node, str(TOOL_DIR / "outline.js"), *map(str, paths)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
-    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    lines = [
+        line for line in result.stdout.split("\n") if line.strip()
+    ]  # not splitlines: U+2028 is data
     if len(paths) == 1:
         return [json.loads(result.stdout)]
     return [json.loads(line) for line in lines]

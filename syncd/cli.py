@@ -1,0 +1,336 @@
+"""Command line: the only place that turns config into objects and errors into exit codes.
+
+syncd [--config PATH] [--once] [--dry-run] [--full] [-v|-q]
+syncd check  [--config PATH]
+syncd status [--config PATH] [--json]
+syncd demo   [--vault DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from syncd import __version__
+from syncd.config import Config, find_config_path, load_config, resolve_token
+from syncd.errors import ConfigError, SyncdError
+from syncd.lock import StateLock
+from syncd.log import configure_logging, get_logger, redact_text
+from syncd.progress import ProgressLine
+from syncd.runtime import build_targets, make_client, section_clock
+from syncd.sync.engine import PassSummary, run_pass
+from syncd.sync.state import PAGE_DELETED_BY_USER, PAGE_LIVE, StateStore
+
+EXIT_OK = 0
+
+
+def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help="config file (default: $SYNCD_CONFIG, else the user config dir)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS if suppress else 0,
+        help="more log output (-vv for debug)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="only warnings and errors",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncd",
+        description="Keep Obsidian vaults and Logseq graphs in sync with your Readwise highlights.",
+    )
+    parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    _common(parser, suppress=False)
+    parser.add_argument("--once", action="store_true", help="run one pass, then exit")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be created or changed; write nothing",
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="ignore the watermark: pull the whole library this pass"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = sub.add_parser("check", help="validate config, token and vault paths")
+    _common(check, suppress=True)
+    status = sub.add_parser("status", help="what the last passes did (no network)")
+    _common(status, suppress=True)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    demo = sub.add_parser("demo", help="a full pass from a built-in offline sample library")
+    _common(demo, suppress=True)
+    demo.add_argument(
+        "--vault",
+        metavar="DIR",
+        default="syncd-demo",
+        help="folder for the demo vault, graph and state (default ./syncd-demo)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help / --version exit 0, usage errors exit 2
+        return int(exc.code or 0)
+    verbosity = -1 if args.quiet else args.verbose
+    if verbosity == 0 and sys.stderr.isatty():
+        verbosity = -1  # on a terminal the progress line and summary say it; -v shows events
+    configure_logging(verbosity=verbosity)
+    log = get_logger("syncd.cli")
+    try:
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "status":
+            return cmd_status(args)
+        if args.command == "demo":
+            from syncd.demo import run_demo
+
+            return run_demo(Path(args.vault), quiet=args.quiet)
+        if not args.once:
+            raise ConfigError(
+                [
+                    "daemon mode (syncd without --once) is not available in this version; "
+                    "run `syncd --once` from cron or a systemd timer"
+                ]
+            )
+        return cmd_once(args)
+    except SyncdError as exc:
+        message = redact_text(str(exc))
+        log.error("syncd.failed", error=message, exit_code=exc.exit_code, kind=type(exc).__name__)
+        print(f"syncd: error: {message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("syncd: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so plainly, with a redacted traceback
+        details = redact_text("".join(traceback.format_exception(exc)))
+        log.error("syncd.crashed", error=redact_text(repr(exc)))
+        print(f"syncd: internal error (please report):\n{details}", file=sys.stderr)
+        return 1
+
+
+def _load(args: argparse.Namespace) -> Config:
+    path = find_config_path(getattr(args, "config", None), os.environ)
+    # Vault folders are checked per pass (exit 5: maybe an unmounted drive), not as config (2).
+    return load_config(path, environ=os.environ, check_vaults=False)
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
+    summary = run_once(cfg, token, dry_run=args.dry_run, full=args.full, quiet=args.quiet)
+    if args.dry_run:
+        _print_plan(summary)
+    failed = sum(t.failed for t in summary.targets)
+    return 5 if failed else EXIT_OK
+
+
+def run_once(
+    cfg: Config, token: str, *, dry_run: bool = False, full: bool = False, quiet: bool = False
+) -> PassSummary:
+    """One pass over every enabled target of a loaded config (used by --once and the demo)."""
+    log = get_logger("syncd.cli")
+    with StateLock(cfg.state.dir):
+        store = StateStore.open(cfg.state.dir)
+        progress = ProgressLine()
+        started_at = datetime.now(UTC).isoformat()
+        try:
+            with httpx.Client(timeout=cfg.readwise.timeout) as http:
+                client = make_client(http, cfg, token)
+                targets = build_targets(cfg)
+                summary = run_pass(
+                    store,
+                    client,
+                    targets,
+                    base_url=cfg.readwise.base_url,
+                    overlap=timedelta(seconds=cfg.readwise.overlap_seconds),
+                    now=section_clock(),
+                    dry_run=dry_run,
+                    full=full,
+                    progress=progress.target if not dry_run else None,
+                )
+        except SyncdError as exc:
+            if not dry_run:
+                _record_failure(store, cfg, started_at, exc)
+            raise
+        finally:
+            progress.done()
+        if not dry_run:
+            _record_runs(store, summary, started_at)
+        store.close()
+    line = summary_line(summary, dry_run=dry_run)
+    log.info(
+        "pass.summary",
+        targets=[t.as_dict() for t in summary.targets],
+        elapsed_s=round(summary.elapsed, 3),
+        dry_run=dry_run,
+    )
+    if not quiet:
+        print(line)
+    return summary
+
+
+def summary_line(summary: PassSummary, *, dry_run: bool = False) -> str:
+    parts = []
+    for t in summary.targets:
+        verb = "would be " if dry_run else ""
+        parts.append(
+            f"{t.name}: {t.created} {verb}created, {t.updated} {verb}updated, "
+            f"{t.unchanged} unchanged, {t.highlights_added} highlights added"
+            + (f", {t.failed} FAILED" if t.failed else "")
+            + f" ({t.elapsed:.2f} s)"
+        )
+    return "syncd: " + "; ".join(parts) + f" [pass {summary.elapsed:.2f} s]"
+
+
+def _print_plan(summary: PassSummary) -> None:
+    for target in summary.targets:
+        for planned in target.plan:
+            if planned.action == "skip" and planned.reason == "unchanged":
+                continue
+            detail = f"{planned.reason}"
+            if planned.highlights_added:
+                detail += f", {planned.highlights_added} highlights"
+            print(f"{planned.action:8} {target.name}: {planned.path or '-'} ({detail})")
+
+
+def _record_runs(store: StateStore, summary: PassSummary, started_at: str) -> None:
+    from syncd.sync.state import RunRecord
+
+    finished = datetime.now(UTC).isoformat()
+    for target in summary.targets:
+        store.record_run(
+            RunRecord(
+                target=target.name,
+                started_at=started_at,
+                finished_at=finished,
+                result="failed" if target.failed else "ok",
+                summary=target.as_dict(),
+                error=None,
+            )
+        )
+
+
+def _record_failure(store: StateStore, cfg: Config, started_at: str, exc: SyncdError) -> None:
+    from syncd.sync.state import RunRecord
+
+    finished = datetime.now(UTC).isoformat()
+    try:
+        for target in cfg.targets:
+            store.record_run(
+                RunRecord(
+                    target=target.name,
+                    started_at=started_at,
+                    finished_at=finished,
+                    result="error",
+                    summary={},
+                    error=redact_text(str(exc)),
+                )
+            )
+    except SyncdError:
+        pass  # the state store itself is the problem; the original error says more
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    print(f"config: {cfg.path} ok ({len(cfg.targets)} targets)")
+    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
+    from syncd.sync.engine import check_vault_root
+
+    store = StateStore.open(cfg.state.dir)
+    try:
+        for runtime in build_targets(cfg):
+            check_vault_root(runtime, store)
+            print(f"target {runtime.policy.name}: vault {runtime.policy.vault} ok")
+    finally:
+        store.close()
+    print(f"state: {cfg.state.dir} ok")
+    with httpx.Client(timeout=cfg.readwise.timeout) as http:
+        make_client(http, cfg, token).check_token()
+    print(f"token: accepted by {cfg.readwise.base_url}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    store = StateStore.open(cfg.state.dir)
+    report: list[dict[str, Any]] = []
+    try:
+        for target in cfg.targets:
+            pages = store.pages(target.name)
+            last = store.last_run(target.name)
+            report.append(
+                {
+                    "target": target.name,
+                    "vault": str(target.vault),
+                    "pages": sum(1 for p in pages if p.status == PAGE_LIVE),
+                    "highlights": sum(
+                        len(s.highlight_ids)
+                        for p in pages
+                        if p.status == PAGE_LIVE
+                        for s in p.sections
+                    ),
+                    "deleted_by_user": [p.path for p in pages if p.status == PAGE_DELETED_BY_USER],
+                    "last_run": None
+                    if last is None
+                    else {
+                        "finished_at": last.finished_at,
+                        "result": last.result,
+                        "summary": last.summary,
+                        "error": last.error,
+                    },
+                }
+            )
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"targets": report}, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for item in report:
+        last_run = item["last_run"]
+        print(
+            f"{item['target']} ({item['vault']}): {item['pages']} pages, "
+            f"{item['highlights']} highlights"
+        )
+        if last_run is None:
+            print("  no pass yet")
+        else:
+            print(
+                f"  last pass {last_run['finished_at']}: {last_run['result']}"
+                + (f" ({last_run['error']})" if last_run["error"] else "")
+            )
+        for path in item["deleted_by_user"]:
+            print(f"  deleted by you, not recreated: {path}")
+    return EXIT_OK
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,66 @@
+"""`syncd demo`: a real pass, offline, from the built-in sample library.
+
+It starts the project's stand-in Readwise server on 127.0.0.1 (a free port), writes a config for
+one Obsidian vault and one Logseq graph under the demo folder, runs a normal pass against the
+stand-in and says what to open. Running it again is a no-op pass, like a real second sync.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from syncd.config import load_config
+from syncd.standin import StandinServer, sample_library
+
+DEMO_TOKEN = "demo-token-not-secret"
+
+_LOGSEQ_CONFIG = """;; Written by `syncd demo`: a minimal Logseq graph config.
+{:meta/version 1
+ :journal/page-title-format "MMM do, yyyy"}
+"""
+
+
+def _config_text(base_url: str, root: Path) -> str:
+    return f"""# Written by `syncd demo`. base_url points at the stand-in server the demo started;
+# it is gone once the demo exits. Copy this file as a start for your own config.
+[readwise]
+token = "{DEMO_TOKEN}"
+base_url = "{base_url}"
+
+[state]
+dir = "{(root / "state").as_posix()}"
+
+[[targets]]
+name = "obsidian-demo"
+format = "obsidian"
+vault = "{(root / "obsidian-vault").as_posix()}"
+
+[[targets]]
+name = "logseq-demo"
+format = "logseq"
+vault = "{(root / "logseq-graph").as_posix()}"
+"""
+
+
+def run_demo(folder: Path, *, quiet: bool = False) -> int:
+    from syncd.cli import run_once
+
+    root = folder.expanduser().resolve()
+    (root / "obsidian-vault").mkdir(parents=True, exist_ok=True)
+    (root / "logseq-graph" / "logseq").mkdir(parents=True, exist_ok=True)
+    edn = root / "logseq-graph" / "logseq" / "config.edn"
+    if not edn.exists():
+        edn.write_text(_LOGSEQ_CONFIG, encoding="utf-8")
+    with StandinServer(sample_library(), token=DEMO_TOKEN) as server:
+        base_url = server.base_url
+        config_path = root / "config.toml"
+        config_path.write_text(_config_text(base_url, root), encoding="utf-8")
+        cfg = load_config(config_path, environ={}, check_vaults=False)
+        run_once(cfg, DEMO_TOKEN, quiet=quiet)
+    if not quiet:
+        obsidian = root / "obsidian-vault" / "Readwise"
+        logseq = root / "logseq-graph" / "pages"
+        print(f"Open the Obsidian vault {root / 'obsidian-vault'} (notes in {obsidian}),")
+        print(f"or the Logseq graph {root / 'logseq-graph'} (pages in {logseq}).")
+        print("Edit a note and run `syncd demo` again: your edit stays, nothing is duplicated.")
+    return 0

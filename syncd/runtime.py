@@ -1,0 +1,57 @@
+"""Config -> runtime objects: the Readwise client and one TargetRuntime per enabled target."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+
+from syncd.adapters.registry import make_adapter
+from syncd.adapters.vault import VaultFiles
+from syncd.config import Config
+from syncd.model import parse_timestamp
+from syncd.sources.readwise import ReadwiseClient, RetryPolicy
+from syncd.sync.engine import TargetRuntime
+from syncd.sync.plan import TargetPolicy
+
+
+def make_client(http: httpx.Client, cfg: Config, token: str) -> ReadwiseClient:
+    retry = RetryPolicy(
+        max_attempts=cfg.readwise.max_attempts,
+        backoff_max=cfg.readwise.backoff_max,
+        timeout=cfg.readwise.timeout,
+    )
+    return ReadwiseClient(http, token=token, base_url=cfg.readwise.base_url, retry=retry)
+
+
+def build_targets(cfg: Config) -> list[TargetRuntime]:
+    runtimes = []
+    for target in cfg.targets:
+        if not target.enabled:
+            continue
+        files = VaultFiles(target.vault)
+        runtimes.append(
+            TargetRuntime(
+                policy=TargetPolicy(
+                    name=target.name, vault=target.vault, categories=target.categories
+                ),
+                adapter=make_adapter(target),
+                read_file=files.read,
+                write_file=files.write,
+                cleanup_temp=files.cleanup_temp,
+            )
+        )
+    return runtimes
+
+
+def section_clock() -> Callable[[], datetime]:
+    """Local time for section headers. SYNCD_NOW (ISO 8601) pins it, for reproducible output."""
+    pinned = os.environ.get("SYNCD_NOW")
+    if pinned:
+        moment = parse_timestamp(pinned, where="SYNCD_NOW")
+        if moment is not None:
+            local = moment.astimezone()
+            return lambda: local
+    return lambda: datetime.now().astimezone()

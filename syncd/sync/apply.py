@@ -1,0 +1,70 @@
+"""Carry out planned writes crash-safely: intent (committed) -> atomic file write -> finalize.
+
+A kill -9 between the steps leaves an intent; `recover_intents` at the start of the next pass
+compares the file on disk with it: the file already holds the intended text -> the write happened
+and the row is finalized; anything else -> the write never happened and the intent is dropped. So
+no pass ever mistakes its own half-finished write for a user edit (which would append duplicates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from syncd.sync.plan import Planned
+from syncd.sync.state import PageRow, StateStore, text_hash
+
+WriteFile = Callable[[str, str], None]  # (relative path, text)
+ReadFile = Callable[[str], str | None]
+
+# fsync dominates the cost of a write; a few threads let the file system batch them.
+_WRITERS = 8
+
+
+def recover_intents(store: StateStore, target: str, read_file: ReadFile) -> tuple[int, int]:
+    """Finish or forget the writes a killed pass left behind: (finalized, dropped)."""
+    finalized: list[PageRow] = []
+    dropped: list[int] = []
+    for _current, intended in store.pending_intents(target):
+        on_disk = read_file(intended.path) if intended.path else None
+        if on_disk is not None and text_hash(on_disk) == intended.written_hash:
+            finalized.append(intended)
+        else:
+            dropped.append(intended.book_id)
+    if finalized:
+        store.save_pages(finalized)
+    if dropped:
+        store.drop_intents(target, dropped)
+    return len(finalized), len(dropped)
+
+
+def apply_batch(
+    store: StateStore,
+    batch: Sequence[Planned],
+    write_file: WriteFile,
+    *,
+    on_written: Callable[[Planned], None] | None = None,
+) -> list[tuple[Planned, Exception]]:
+    """Write one batch of planned pages and record them; returns the writes that failed.
+
+    A failed page keeps its old row (and its intent, dropped by the next pass), so the book stays
+    due and is tried again next pass; the rest of the batch is recorded as usual.
+    """
+    writes = [p for p in batch if p.text is not None]
+    failed: list[tuple[Planned, Exception]] = []
+    if writes:
+        store.record_intents([p.page for p in writes])
+        with ThreadPoolExecutor(max_workers=min(_WRITERS, len(writes))) as pool:
+            futures = [pool.submit(write_file, p.path, p.text or "") for p in writes]
+            for planned, future in zip(writes, futures, strict=True):
+                error = future.exception()
+                if error is None:
+                    if on_written is not None:
+                        on_written(planned)
+                elif isinstance(error, Exception):
+                    failed.append((planned, error))
+                else:
+                    raise error
+    failed_ids = {p.book_id for p, _ in failed}
+    store.save_pages([p.page for p in batch if p.book_id not in failed_ids])
+    return failed

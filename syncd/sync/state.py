@@ -1,0 +1,474 @@
+"""The state store: one SQLite file (WAL) in the state dir, 0600 in a 0700 dir.
+
+It holds the library cache (every book as last merged from the export, with a revision number
+bumped whenever a pass changed it), the API watermark, and per target one row per book page: the
+path, the exact text syncd last wrote (the merge base), the sections and their highlight ids, and a
+pending write intent. Writes into a vault follow intent -> file -> finalize, each state step a
+committed transaction, so a kill -9 anywhere is recovered by comparing the file's hash with the
+intent (see `recover_intents`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from syncd.adapters.base import Section
+from syncd.errors import StateError
+from syncd.model import Book, merge_highlights
+from syncd.sync.codec import book_from_json, book_to_json
+
+STATE_FILE = "state.sqlite3"
+
+PAGE_LIVE = "live"
+PAGE_DELETED_BY_USER = "deleted_by_user"
+PAGE_DELETED_UPSTREAM = "deleted_upstream"
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# --- migrations: named, ordered, each run once in its own transaction ----------------------------
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT first and break the migration's transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE source (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE books (
+            id INTEGER PRIMARY KEY,
+            data TEXT NOT NULL,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            category TEXT NOT NULL,
+            rev INTEGER NOT NULL
+        );
+        CREATE INDEX books_rev ON books(rev);
+        CREATE TABLE pages (
+            target TEXT NOT NULL,
+            book_id INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            page_title TEXT NOT NULL,
+            status TEXT NOT NULL,
+            user_modified INTEGER NOT NULL DEFAULT 0,
+            sections TEXT NOT NULL,
+            written_text TEXT,
+            written_hash TEXT,
+            rendered_rev INTEGER NOT NULL DEFAULT 0,
+            pending TEXT,
+            PRIMARY KEY (target, book_id)
+        );
+        CREATE INDEX pages_path ON pages(target, path);
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            target TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            result TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            error TEXT
+        );
+        """,
+    )
+
+
+MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
+    ("001_initial", _m001_initial),
+)
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+
+def sections_to_json(sections: Sequence[Section]) -> str:
+    return json.dumps(
+        [
+            {"kind": s.kind, "synced_at": s.synced_at.isoformat(), "ids": list(s.highlight_ids)}
+            for s in sections
+        ]
+    )
+
+
+def sections_from_json(text: str) -> tuple[Section, ...]:
+    return tuple(
+        Section(
+            kind=item["kind"],
+            synced_at=datetime.fromisoformat(item["synced_at"]),
+            highlight_ids=tuple(item["ids"]),
+        )
+        for item in json.loads(text)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PageRow:
+    target: str
+    book_id: int
+    path: str  # POSIX, relative to the vault root
+    page_title: str
+    status: str
+    user_modified: bool
+    sections: tuple[Section, ...]
+    written_text: str | None
+    written_hash: str | None
+    rendered_rev: int
+
+    def with_write(self, text: str, *, rendered_rev: int) -> PageRow:
+        return replace(
+            self, written_text=text, written_hash=text_hash(text), rendered_rev=rendered_rev
+        )
+
+
+def _row_to_page(row: sqlite3.Row) -> PageRow:
+    return PageRow(
+        target=row["target"],
+        book_id=row["book_id"],
+        path=row["path"],
+        page_title=row["page_title"],
+        status=row["status"],
+        user_modified=bool(row["user_modified"]),
+        sections=sections_from_json(row["sections"]),
+        written_text=row["written_text"],
+        written_hash=row["written_hash"],
+        rendered_rev=row["rendered_rev"],
+    )
+
+
+def _page_to_json(page: PageRow) -> str:
+    return json.dumps(
+        {
+            "path": page.path,
+            "page_title": page.page_title,
+            "status": page.status,
+            "user_modified": page.user_modified,
+            "sections": sections_to_json(page.sections),
+            "written_text": page.written_text,
+            "written_hash": page.written_hash,
+            "rendered_rev": page.rendered_rev,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _page_from_json(target: str, book_id: int, text: str) -> PageRow:
+    data = json.loads(text)
+    return PageRow(
+        target=target,
+        book_id=book_id,
+        path=data["path"],
+        page_title=data["page_title"],
+        status=data["status"],
+        user_modified=bool(data["user_modified"]),
+        sections=sections_from_json(data["sections"]),
+        written_text=data["written_text"],
+        written_hash=data["written_hash"],
+        rendered_rev=data["rendered_rev"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    target: str
+    started_at: str
+    finished_at: str
+    result: str
+    summary: dict[str, Any]
+    error: str | None
+
+
+class StateStore:
+    """All persistent state of syncd. One instance per process; not shared across threads."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    # --- opening ---------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, state_dir: Path) -> StateStore:
+        try:
+            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(state_dir, 0o700)
+        except OSError as exc:
+            raise StateError(f"state dir {state_dir} cannot be created: {exc.strerror}") from exc
+        if not os.access(state_dir, os.W_OK | os.X_OK):
+            raise StateError(f"state dir {state_dir} is not writable")
+        path = state_dir / STATE_FILE
+        old_umask = os.umask(0o077)  # the database, its WAL and SHM files are born 0600
+        try:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            store = cls(db, path)
+            store._prepare()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"state store {path} is damaged ({exc}); move it aside and run "
+                "`syncd rebuild-state` or a fresh pass"
+            ) from exc
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        return store
+
+    def _prepare(self) -> None:
+        db = self._db
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed write intent is on disk before the vault file is replaced.
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        check = db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+        )
+        applied = {row[0] for row in db.execute("SELECT name FROM schema_migrations")}
+        known = {name for name, _ in MIGRATIONS}
+        unknown = applied - known
+        if unknown:
+            raise StateError(
+                f"state store {self.path} was written by a newer syncd (migrations "
+                f"{', '.join(sorted(unknown))}); upgrade syncd or move the state dir aside"
+            )
+        for name, migrate in MIGRATIONS:
+            if name in applied:
+                continue
+            with self.transaction():
+                migrate(db)
+                db.execute("INSERT INTO schema_migrations VALUES (?, datetime('now'))", (name,))
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def integrity_check(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # --- source: watermark and revisions ---------------------------------------------------------
+
+    def get_source(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM source WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_source(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO source(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def next_rev(self) -> int:
+        current = int(self.get_source("rev") or 0)
+        self.set_source("rev", str(current + 1))
+        return current + 1
+
+    # --- library cache ---------------------------------------------------------------------------
+
+    def load_book(self, book_id: int) -> Book | None:
+        row = self._db.execute("SELECT data FROM books WHERE id=?", (book_id,)).fetchone()
+        return None if row is None else book_from_json(row[0])
+
+    def merge_book(self, incoming: Book, *, rev: int, full: bool) -> bool:
+        """Fold an export copy of a book into the cache; True if anything changed.
+
+        Incremental exports carry only changed highlights, so those are upserted by id; a full
+        reconcile carries every highlight, so ids missing from it are gone upstream.
+        """
+        cached = self.load_book(incoming.id)
+        if cached is None or full:
+            merged = incoming
+            if cached is not None and full:
+                merged = incoming.with_highlights(
+                    merge_highlights(
+                        (replace(h, is_deleted=True) for h in cached.highlights),
+                        incoming.highlights,
+                    )
+                )
+        else:
+            merged = replace(
+                incoming, highlights=merge_highlights(cached.highlights, incoming.highlights)
+            )
+        data = book_to_json(merged)
+        if cached is not None and book_to_json(cached) == data:
+            return False
+        self._db.execute(
+            "INSERT INTO books(id, data, is_deleted, category, rev) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET data=excluded.data, is_deleted=excluded.is_deleted, "
+            "category=excluded.category, rev=excluded.rev",
+            (merged.id, data, int(merged.is_deleted), merged.category, rev),
+        )
+        return True
+
+    def book_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM books").fetchone()[0])
+
+    def books_to_render(self, target: str) -> list[tuple[int, int]]:
+        """(book id, rev) of books whose cached data is newer than this target's page."""
+        rows = self._db.execute(
+            "SELECT b.id, b.rev FROM books b LEFT JOIN pages p ON p.target=? AND p.book_id=b.id "
+            "WHERE p.book_id IS NULL OR b.rev > p.rendered_rev ORDER BY b.id",
+            (target,),
+        )
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    # --- pages -----------------------------------------------------------------------------------
+
+    def page(self, target: str, book_id: int) -> PageRow | None:
+        row = self._db.execute(
+            "SELECT * FROM pages WHERE target=? AND book_id=?", (target, book_id)
+        ).fetchone()
+        return None if row is None else _row_to_page(row)
+
+    def pages(self, target: str) -> list[PageRow]:
+        rows = self._db.execute("SELECT * FROM pages WHERE target=? ORDER BY book_id", (target,))
+        return [_row_to_page(r) for r in rows]
+
+    def page_paths(self, target: str) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT path FROM pages WHERE target=?", (target,))]
+
+    def count_live_pages(self, target: str) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM pages WHERE target=? AND status=?", (target, PAGE_LIVE)
+        ).fetchone()
+        return int(row[0])
+
+    def save_pages(self, pages: Iterable[PageRow]) -> None:
+        """Write page rows (and clear their intents) in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO pages(target, book_id, path, page_title, status, user_modified, "
+                "sections, written_text, written_hash, rendered_rev, pending) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+                "ON CONFLICT(target, book_id) DO UPDATE SET path=excluded.path, "
+                "page_title=excluded.page_title, status=excluded.status, "
+                "user_modified=excluded.user_modified, sections=excluded.sections, "
+                "written_text=excluded.written_text, written_hash=excluded.written_hash, "
+                "rendered_rev=excluded.rendered_rev, pending=NULL",
+                [
+                    (
+                        p.target,
+                        p.book_id,
+                        p.path,
+                        p.page_title,
+                        p.status,
+                        int(p.user_modified),
+                        sections_to_json(p.sections),
+                        p.written_text,
+                        p.written_hash,
+                        p.rendered_rev,
+                    )
+                    for p in pages
+                ],
+            )
+
+    def record_intents(self, pages: Sequence[PageRow]) -> None:
+        """Before files are replaced: remember what each will contain (committed, durable)."""
+        with self.transaction() as db:
+            for page in pages:
+                updated = db.execute(
+                    "UPDATE pages SET pending=? WHERE target=? AND book_id=?",
+                    (_page_to_json(page), page.target, page.book_id),
+                ).rowcount
+                if updated == 0:
+                    # A page not yet known: a placeholder row that only carries the intent.
+                    db.execute(
+                        "INSERT INTO pages(target, book_id, path, page_title, status, sections, "
+                        "written_text, written_hash, rendered_rev, pending) "
+                        "VALUES (?, ?, ?, ?, 'pending', '[]', NULL, NULL, 0, ?)",
+                        (
+                            page.target,
+                            page.book_id,
+                            page.path,
+                            page.page_title,
+                            _page_to_json(page),
+                        ),
+                    )
+
+    def pending_intents(self, target: str) -> list[tuple[PageRow | None, PageRow]]:
+        """(current row or None for a placeholder, intended row) for every unfinished write."""
+        out: list[tuple[PageRow | None, PageRow]] = []
+        for row in self._db.execute(
+            "SELECT * FROM pages WHERE target=? AND pending IS NOT NULL", (target,)
+        ):
+            current = None if row["status"] == "pending" else _row_to_page(row)
+            out.append((current, _page_from_json(target, row["book_id"], row["pending"])))
+        return out
+
+    def drop_intents(self, target: str, book_ids: Sequence[int]) -> None:
+        """Forget intents whose files were never replaced."""
+        with self.transaction() as db:
+            for book_id in book_ids:
+                db.execute(
+                    "DELETE FROM pages WHERE target=? AND book_id=? AND status='pending'",
+                    (target, book_id),
+                )
+                db.execute(
+                    "UPDATE pages SET pending=NULL WHERE target=? AND book_id=?",
+                    (target, book_id),
+                )
+
+    # --- runs ------------------------------------------------------------------------------------
+
+    def record_run(self, run: RunRecord) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO runs(target, started_at, finished_at, result, summary, error) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    run.target,
+                    run.started_at,
+                    run.finished_at,
+                    run.result,
+                    json.dumps(run.summary),
+                    run.error,
+                ),
+            )
+            # Keep the table small: the last 200 runs per target are plenty for `status`.
+            db.execute(
+                "DELETE FROM runs WHERE target=? AND id NOT IN "
+                "(SELECT id FROM runs WHERE target=? ORDER BY id DESC LIMIT 200)",
+                (run.target, run.target),
+            )
+
+    def last_run(self, target: str) -> RunRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM runs WHERE target=? ORDER BY id DESC LIMIT 1", (target,)
+        ).fetchone()
+        if row is None:
+            return None
+        return RunRecord(
+            target=row["target"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            result=row["result"],
+            summary=json.loads(row["summary"]),
+            error=row["error"],
+        )
