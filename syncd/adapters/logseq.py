@@ -1,0 +1,133 @@
+"""Logseq: Readwise's default Logseq export, byte for byte, as Logseq itself saves it.
+
+A page is `pages/<encoded page title>.md`:
+
+    title:: Meditations (highlights)
+    author:: [[Marcus Aurelius]]
+    full-title:: "Meditations"
+    category:: #books
+    url:: ...                          (document_note::, tags::, summary:: when present)
+    ![](cover)                         (when there is a cover)
+    <blank>
+    - Highlights first synced by [[Readwise]] [[Nov 18th, 2022]]
+    <TAB>- text ([Location N](...))
+    <TAB>  continuation line
+    <TAB><TAB>- **Tags**: #[[a]] #[[b]]
+    <TAB><TAB>- **Note**: ...
+    - New highlights added [[Feb 1st, 2023]] at 9:45 AM
+
+Tabs indent, continuation lines add two spaces, and the file has no final newline (Logseq
+trims it). Text is escaped so Logseq reads each highlight back as one block: see
+`syncd.notes.render.logseq_escape`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, tzinfo
+from pathlib import PurePosixPath
+
+from syncd.adapters._fs import safe_file_name
+from syncd.adapters.base import Section
+from syncd.errors import ConfigError
+from syncd.model import Book
+from syncd.notes.dates import DEFAULT_JOURNAL_FORMAT, format_date_fns
+from syncd.notes.render import (
+    DateStyle,
+    document_context,
+    highlight_context,
+    logseq_block,
+    oneline,
+    render,
+    section_highlights,
+)
+
+PAGES_FOLDER = PurePosixPath("pages")
+
+# Logseq's :triple-lowbar file names: characters file systems refuse are percent-encoded, a
+# `%xx` already in the title is protected by encoding its `%`, `_` runs that could be confused
+# with `___` are encoded, then namespace slashes become `___`. Slashes at either end of the
+# name are dropped, as Logseq drops them from page names.
+_RESERVED = re.compile(r'[:*?"<>|#\\]')
+_PERCENT_ESCAPE = re.compile(r"%(?=[0-9A-Fa-f]{2})")
+_AMBIGUOUS_LOWBARS = re.compile(r"_{2,}|_(?=/)|(?<=/)_")
+
+
+def _percent(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group(0).encode("utf-8"))
+
+
+def logseq_file_stem(page_title: str) -> str:
+    stem = oneline(page_title).strip("/")
+    stem = _PERCENT_ESCAPE.sub("%25", stem)
+    stem = _RESERVED.sub(_percent, stem)
+    stem = _AMBIGUOUS_LOWBARS.sub(_percent, stem)
+    return stem.replace("/", "___")
+
+
+class LogseqAdapter:
+    name = "logseq"
+
+    def __init__(
+        self, journal_format: str = DEFAULT_JOURNAL_FORMAT, *, tz: tzinfo | None = None
+    ) -> None:
+        try:
+            format_date_fns(datetime(2022, 11, 18), journal_format)
+        except ValueError as exc:
+            raise ConfigError([f"journal_format: {exc}"]) from exc
+        self.journal_format = journal_format
+        # Journal links show the sync day in `tz` (None: the system's zone).
+        self.style = DateStyle(tz=tz, show=lambda moment: format_date_fns(moment, journal_format))
+
+    def folder_for(self, book: Book) -> PurePosixPath:
+        return PAGES_FOLDER
+
+    def page_title(self, book: Book) -> str:
+        return f"{oneline(book.display_title)} (highlights)"
+
+    def file_name(self, page_title: str, disambiguator: str = "") -> str:
+        # `#[]^` are fine in Logseq file names (`#` is percent-encoded above anyway).
+        return safe_file_name(logseq_file_stem(page_title), disambiguator, link_safe=False)
+
+    def render_page(self, book: Book, sections: Sequence[Section], page_title: str) -> str:
+        first_sync = sections[0].synced_at if sections else datetime.now(UTC)
+        head = document_context(
+            book,
+            synced_at=first_sync,
+            is_new_page=True,
+            has_new_highlights=True,
+            style=self.style,
+            page_title=page_title,
+        )
+        parts = [render("logseq_metadata.md.j2", head), "\n"]
+        for index, section in enumerate(sections):
+            text, count = self._section(book, section, page_title)
+            if count or index == 0:  # an emptied section disappears, the first one stays
+                parts.append(text)
+        return "".join(parts).rstrip("\n")
+
+    def append_section(self, existing_text: str, book: Book, section: Section) -> str:
+        text, count = self._section(book, section, self.page_title(book))
+        if not count:
+            return existing_text
+        kept = existing_text.rstrip()
+        # The new block must start on a line of its own, at the top level.
+        return (kept + "\n" if kept else "") + text.rstrip("\n")
+
+    def _section(self, book: Book, section: Section, page_title: str) -> tuple[str, int]:
+        """The section's header block with its live highlights as children, and their count."""
+        highlights = section_highlights(book, section.highlight_ids)
+        context = document_context(
+            book,
+            synced_at=section.synced_at,
+            is_new_page=section.kind == "first",
+            has_new_highlights=bool(highlights),
+            style=self.style,
+            page_title=page_title,
+        )
+        parts = [logseq_block(render("logseq_header.md.j2", context), 0)]
+        for highlight in highlights:
+            item = highlight_context(context, book, highlight, style=self.style)
+            parts.append(render("logseq_highlight.md.j2", item))
+        return "".join(parts), len(highlights)

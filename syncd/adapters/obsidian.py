@@ -1,0 +1,134 @@
+"""Obsidian: Readwise's default Obsidian export, byte for byte.
+
+A page is `<folder>/<Category>/<title>.md`:
+
+    # Title
+    <blank>
+    ![rw-book-cover](...)      (when there is a cover, then a blank line)
+    ## Metadata
+    - Author: [[...]] ... - URL: ...
+    <blank>
+    ## Highlights
+    - text ([Location N](...))
+        - Tags: [[t]]
+        - Note: ...
+    ## New highlights added November 20, 2024 at 12:15 AM
+    - ...
+
+The file ends with one newline. A touched page gets new sections the way the official plugin
+appends: `existing.rstrip() + "\\n" + section`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, tzinfo
+from pathlib import PurePosixPath
+
+from syncd.adapters._fs import safe_file_name
+from syncd.adapters.base import Section
+from syncd.model import Book
+from syncd.notes.dates import format_php_date
+from syncd.notes.render import (
+    DateStyle,
+    document_context,
+    highlight_context,
+    oneline,
+    render,
+    section_highlights,
+)
+
+CATEGORY_FOLDERS = {
+    "books": "Books",
+    "articles": "Articles",
+    "tweets": "Tweets",
+    "podcasts": "Podcasts",
+    "supplementals": "Supplementals",
+}
+
+# Readwise drops `:` `?` `"` from Obsidian file names. The other characters Obsidian, Windows or
+# Android refuse (or that break [[links]]) become their nearest harmless look-alike: separators
+# a dash, brackets parentheses; the rest are dropped like Readwise's three.
+_FILE_NAME_MAP = str.maketrans(
+    {
+        ":": None, "?": None, '"': None,
+        "/": "-", "\\": "-", "|": "-",
+        "[": "(", "]": ")",
+        "*": None, "<": None, ">": None, "#": None, "^": None,
+    }
+)  # fmt: skip
+
+
+def obsidian_file_stem(page_title: str) -> str:
+    return oneline(page_title).translate(_FILE_NAME_MAP)
+
+
+def category_folder(category: str) -> str:
+    """Readwise's category folder; an unknown category gets its capitalised, file-safe name."""
+    known = CATEGORY_FOLDERS.get(category)
+    if known is not None:
+        return known
+    return safe_file_name(obsidian_file_stem(category.strip().capitalize()), ext="", max_bytes=100)
+
+
+class ObsidianAdapter:
+    name = "obsidian"
+
+    def __init__(self, folder: str = "Readwise", *, tz: tzinfo | None = None) -> None:
+        self.folder = PurePosixPath(folder)
+        # Dates show in `tz` (None: the system's zone), like Readwise's account time zone.
+        self.style = DateStyle(tz=tz, show=lambda moment: format_php_date(moment, "F j, Y"))
+
+    def folder_for(self, book: Book) -> PurePosixPath:
+        return self.folder / category_folder(book.category)
+
+    def page_title(self, book: Book) -> str:
+        return oneline(book.display_title)
+
+    def file_name(self, page_title: str, disambiguator: str = "") -> str:
+        return safe_file_name(obsidian_file_stem(page_title), disambiguator)
+
+    def render_page(self, book: Book, sections: Sequence[Section], page_title: str) -> str:
+        # The head uses no date in the default templates; user templates get the first sync's.
+        first_sync = sections[0].synced_at if sections else datetime.now(UTC)
+        head = document_context(
+            book,
+            synced_at=first_sync,
+            is_new_page=True,
+            has_new_highlights=True,
+            style=self.style,
+            page_title=page_title,
+        )
+        parts = [
+            render("obsidian_title.md.j2", head),
+            "\n",
+            render("obsidian_metadata.md.j2", head),
+        ]
+        for index, section in enumerate(sections):
+            text, count = self._section(book, section, page_title)
+            if count or index == 0:  # an emptied section disappears, the first one stays
+                parts.append(text)
+        return "".join(parts)
+
+    def append_section(self, existing_text: str, book: Book, section: Section) -> str:
+        text, count = self._section(book, section, self.page_title(book))
+        if not count:
+            return existing_text
+        return existing_text.rstrip() + "\n" + text
+
+    def _section(self, book: Book, section: Section, page_title: str) -> tuple[str, int]:
+        """The section's header and live highlights, and how many highlights that is."""
+        highlights = section_highlights(book, section.highlight_ids)
+        context = document_context(
+            book,
+            synced_at=section.synced_at,
+            is_new_page=section.kind == "first",
+            has_new_highlights=bool(highlights),
+            style=self.style,
+            page_title=page_title,
+        )
+        parts = [render("obsidian_header.md.j2", context)]
+        for highlight in highlights:
+            item = highlight_context(context, book, highlight, style=self.style)
+            parts.append(render("obsidian_highlight.md.j2", item))
+        return "".join(parts), len(highlights)

@@ -1,0 +1,1 @@
+"""Notes: parsing vault pages and rendering Readwise's export formats."""
