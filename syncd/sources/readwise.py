@@ -2,7 +2,7 @@
 
 The httpx.Client is passed in (tests inject a mock transport). Messages and log events name the
 endpoint path and status only: the token travels in the Authorization header and nowhere else.
-See /work/shared/readwise/api.md §1-§3 and §8 for the behaviour this follows.
+See shared/readwise/api.md §1-§3 and §8 for the behaviour this follows.
 """
 
 from __future__ import annotations

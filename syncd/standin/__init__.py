@@ -1,7 +1,7 @@
 """A local stand-in for the Readwise v2 API, for end-to-end tests, `syncd demo` and benchmarks.
 
 It is deliberately independent of the syncd client code it exercises. Behaviour follows
-/work/shared/readwise/api.md; faults and rate limiting are described in `syncd.standin.faults`.
+shared/readwise/api.md; faults and rate limiting are described in `syncd.standin.faults`.
 """
 
 from syncd.standin.faults import Fault, FaultPlan

@@ -4,7 +4,7 @@ Records are frozen dataclasses; a mutation replaces the record, bumps its timest
 library's clock and drops the cached JSON fragments of what it touched. All access goes through
 `Library.lock`, so the HTTP threads and a test thread can use one library at the same time.
 
-Export JSON follows /work/shared/readwise/api.md §3.2: every book and highlight key in the
+Export JSON follows shared/readwise/api.md §3.2: every book and highlight key in the
 documented order, compact UTF-8 JSON as Django REST Framework renders it, UTC timestamps ending in
 "Z" with millisecond (default) or microsecond precision.
 
