@@ -172,6 +172,7 @@ def run_once(
                     dry_run=dry_run,
                     full=full,
                     progress=progress.target if not dry_run else None,
+                    pull_progress=progress.pulled,
                 )
         except SyncdError as exc:
             if not dry_run:

@@ -70,6 +70,7 @@ class PassSummary:
 
 
 Progress = Callable[[str, int, int], None]  # (target, books done, books total)
+PullProgress = Callable[[int, int], None]  # (books, highlights) pulled so far
 
 
 class _Rollback(Exception):
@@ -113,6 +114,7 @@ def run_pass(
     dry_run: bool = False,
     full: bool = False,
     progress: Progress | None = None,
+    pull_progress: PullProgress | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> PassSummary:
     """`now` dates new sections (local time); `clock` is the real UTC time for the watermark."""
@@ -123,14 +125,30 @@ def run_pass(
     summaries: list[TargetSummary] = []
     if dry_run:
         with _rolled_back(store):
-            pulled = pull(store, source, base_url=base_url, overlap=overlap, now=clock, full=full)
+            pulled = pull(
+                store,
+                source,
+                base_url=base_url,
+                overlap=overlap,
+                now=clock,
+                full=full,
+                on_page=pull_progress,
+            )
             for runtime in targets:
                 summaries.append(
                     _sync_target(store, runtime, now=now(), apply=False, progress=progress)
                 )
     else:
         with store.transaction():
-            pulled = pull(store, source, base_url=base_url, overlap=overlap, now=clock, full=full)
+            pulled = pull(
+                store,
+                source,
+                base_url=base_url,
+                overlap=overlap,
+                now=clock,
+                full=full,
+                on_page=pull_progress,
+            )
         log.info(
             "pull.done",
             pages=pulled.pages,
