@@ -33,8 +33,8 @@ _AUTHORIZATION_VALUE = re.compile(
 # A bare `Token <long key>` (Readwise keys are 50 characters; "Token rejected" is left alone).
 _TOKEN_SCHEME_VALUE = re.compile(r"\b(Token\s+)[A-Za-z0-9_\-]{20,}")
 
-# httpx/httpcore log request lines; they stay quiet unless asked for with -vv.
-_CHATTY_LIBRARIES = ("httpx", "httpcore", "hpack")
+# httpx/httpcore log request lines, edn_format (ply) its lexer tables: quiet unless -vv.
+_CHATTY_LIBRARIES = ("httpx", "httpcore", "hpack", "edn_format", "ply")
 
 # The handler configure_logging installed, so reconfiguring replaces it instead of stacking.
 _installed_handler: logging.Handler | None = None

@@ -1,0 +1,94 @@
+"""The other commands as a user runs them: check, status, demo, usage errors, the lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from syncd.lock import StateLock
+from tests.e2e.conftest import ROOT, TOKEN, Setup
+
+
+def _syncd(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "READWISE_"))}
+    base["PYTHONPATH"] = str(ROOT)
+    base.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", *args],
+        capture_output=True,
+        text=True,
+        env=base,
+        cwd=cwd,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_check_reports_each_part(setup: Setup) -> None:
+    result = setup.run("check")
+    assert result.returncode == 0, result.stderr
+    assert "token: accepted" in result.stdout
+    assert "target obs: vault" in result.stdout and "target lsq: vault" in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_status_after_a_pass(setup: Setup) -> None:
+    assert setup.run("--once").returncode == 0
+    result = setup.run("status", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    by_name = {t["target"]: t for t in report["targets"]}
+    assert by_name["obs"]["pages"] > 0
+    assert by_name["obs"]["last_run"]["result"] == "ok"
+    assert by_name["obs"]["pages"] == by_name["lsq"]["pages"]
+    human = setup.run("status")
+    assert "obs (" in human.stdout and "last pass" in human.stdout
+
+
+def test_missing_config_exits_2_naming_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    result = _syncd("--config", str(missing), "--once")
+    assert result.returncode == 2
+    assert str(missing) in result.stderr
+
+
+def test_config_from_environment_variable(setup: Setup) -> None:
+    result = _syncd("check", env={"SYNCD_CONFIG": str(setup.config), "READWISE_TOKEN": TOKEN})
+    assert result.returncode == 0, result.stderr
+
+
+def test_usage_error_exits_2() -> None:
+    assert _syncd("--no-such-flag").returncode == 2
+
+
+def test_second_instance_exits_6_naming_the_pid(setup: Setup) -> None:
+    with StateLock(setup.state):
+        result = setup.run("--once")
+    assert result.returncode == 6
+    assert f"PID {os.getpid()}" in result.stderr
+
+
+def test_demo_twice_is_idempotent(tmp_path: Path) -> None:
+    first = _syncd("demo", "--vault", str(tmp_path / "demo"))
+    assert first.returncode == 0, first.stderr
+    assert "8 created" in first.stdout
+    notes = sorted((tmp_path / "demo" / "obsidian-vault").rglob("*.md"))
+    pages = sorted((tmp_path / "demo" / "logseq-graph" / "pages").glob("*.md"))
+    assert len(notes) == 8 and len(pages) == 8
+    before = {p: p.read_bytes() for p in notes + pages}
+    edited = notes[0]
+    edited.write_text(edited.read_text(encoding="utf-8") + "\nmy own line\n", encoding="utf-8")
+    second = _syncd("demo", "--vault", str(tmp_path / "demo"))
+    assert second.returncode == 0, second.stderr
+    assert "0 created, 0 updated" in second.stdout
+    assert edited.read_text(encoding="utf-8").endswith("\nmy own line\n")
+    for path, data in before.items():
+        if path != edited:
+            assert path.read_bytes() == data
