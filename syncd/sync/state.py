@@ -88,8 +88,31 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+def _m002_observations(db: sqlite3.Connection) -> None:
+    # What the watcher / start-up scan last saw of each page file: a cheap stat comparison
+    # tells which files changed while nobody was looking.
+    _run_script(
+        db,
+        """
+        ALTER TABLE pages ADD COLUMN seen_mtime_ns INTEGER;
+        ALTER TABLE pages ADD COLUMN seen_size INTEGER;
+        ALTER TABLE pages ADD COLUMN seen_hash TEXT;
+        CREATE TABLE conflicts (
+            target TEXT NOT NULL,
+            book_id INTEGER NOT NULL,
+            highlight_id INTEGER NOT NULL,
+            theirs TEXT NOT NULL,
+            upstream TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (target, book_id, highlight_id)
+        );
+        """,
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("001_initial", _m001_initial),
+    ("002_observations", _m002_observations),
 )
 
 
@@ -434,6 +457,51 @@ class StateStore:
                     "UPDATE pages SET pending=NULL WHERE target=? AND book_id=?",
                     (target, book_id),
                 )
+
+    def page_by_path(self, target: str, path: str) -> PageRow | None:
+        row = self._db.execute(
+            "SELECT * FROM pages WHERE target=? AND path=? AND status != 'pending'", (target, path)
+        ).fetchone()
+        return None if row is None else _row_to_page(row)
+
+    def observation(self, target: str, book_id: int) -> tuple[int | None, int | None, str | None]:
+        """(mtime_ns, size, text hash) of the file as last seen by a scan or the watcher."""
+        row = self._db.execute(
+            "SELECT seen_mtime_ns, seen_size, seen_hash FROM pages WHERE target=? AND book_id=?",
+            (target, book_id),
+        ).fetchone()
+        return (None, None, None) if row is None else (row[0], row[1], row[2])
+
+    def observe(
+        self, target: str, book_id: int, *, mtime_ns: int, size: int, seen_hash: str
+    ) -> bool:
+        """Record what a page file looks like now; True if it differs from what syncd wrote
+        (the user edited it: remembered so the next pass treats the file as theirs)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE pages SET seen_mtime_ns=?, seen_size=?, seen_hash=?, "
+                "user_modified = user_modified OR (written_hash IS NOT NULL AND written_hash != ?) "
+                "WHERE target=? AND book_id=?",
+                (mtime_ns, size, seen_hash, seen_hash, target, book_id),
+            )
+            row = db.execute(
+                "SELECT written_hash FROM pages WHERE target=? AND book_id=?", (target, book_id)
+            ).fetchone()
+        return row is not None and row[0] != seen_hash
+
+    def move_page(self, target: str, book_id: int, new_path: str) -> None:
+        """The user moved or renamed a page inside the vault: later writes follow it."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE pages SET path=? WHERE target=? AND book_id=?", (new_path, target, book_id)
+            )
+
+    def mark_deleted_by_user(self, target: str, book_id: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE pages SET status=? WHERE target=? AND book_id=? AND status=?",
+                (PAGE_DELETED_BY_USER, target, book_id, PAGE_LIVE),
+            )
 
     # --- runs ------------------------------------------------------------------------------------
 

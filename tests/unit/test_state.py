@@ -11,7 +11,7 @@ from syncd.adapters.base import Section
 from syncd.errors import StateError
 from syncd.model import Book, Highlight
 from syncd.sync.apply import recover_intents
-from syncd.sync.state import PAGE_LIVE, PageRow, StateStore, text_hash
+from syncd.sync.state import MIGRATIONS, PAGE_LIVE, PageRow, StateStore, text_hash
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -35,7 +35,7 @@ def test_migrations_recorded_once(tmp_path: Path) -> None:
     StateStore.open(tmp_path).close()
     store = StateStore.open(tmp_path)
     names = [r[0] for r in store._db.execute("SELECT name FROM schema_migrations")]
-    assert names == ["001_initial"]
+    assert names == [name for name, _ in MIGRATIONS]  # each once, in order
     store.close()
 
 
@@ -127,3 +127,17 @@ def test_intent_dropped_when_file_never_written(tmp_path: Path) -> None:
     )
     assert recover_intents(store, "t", {}.get) == (0, 1)
     assert store.page("t", 2) is None
+
+
+def test_observe_flags_user_edits_but_not_our_own_text(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path)
+    store.save_pages([_row("ours")])
+    assert not store.observe("t", 1, mtime_ns=1, size=4, seen_hash=text_hash("ours"))
+    page = store.page("t", 1)
+    assert page is not None and not page.user_modified
+    assert store.observe("t", 1, mtime_ns=2, size=6, seen_hash=text_hash("theirs"))
+    page = store.page("t", 1)
+    assert page is not None and page.user_modified
+    assert store.observation("t", 1) == (2, 6, text_hash("theirs"))
+    store.move_page("t", 1, "moved/a.md")
+    assert store.page_by_path("t", "moved/a.md") is not None
