@@ -71,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="list what would be created or changed; write nothing",
     )
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="apply a pass even if it removes highlights from more than 20%% of a target's pages",
+    )
+    parser.add_argument(
+        "--resync",
+        metavar="BOOK_ID",
+        type=int,
+        action="append",
+        default=[],
+        help="restore the page of a book whose file you deleted (repeatable)",
+    )
+    parser.add_argument(
         "--full", action="store_true", help="ignore the watermark: pull the whole library this pass"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -111,12 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(Path(args.vault), quiet=args.quiet)
         if not args.once:
-            raise ConfigError(
-                [
-                    "daemon mode (syncd without --once) is not available in this version; "
-                    "run `syncd --once` from cron or a systemd timer"
-                ]
-            )
+            return cmd_daemon(args)
         return cmd_once(args)
     except SyncdError as exc:
         message = redact_text(str(exc))
@@ -142,15 +150,40 @@ def _load(args: argparse.Namespace) -> Config:
 def cmd_once(args: argparse.Namespace) -> int:
     cfg = _load(args)
     token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
-    summary = run_once(cfg, token, dry_run=args.dry_run, full=args.full, quiet=args.quiet)
+    summary = run_once(
+        cfg,
+        token,
+        dry_run=args.dry_run,
+        full=args.full,
+        quiet=args.quiet,
+        force=args.force,
+        resync=frozenset(args.resync),
+    )
     if args.dry_run:
         _print_plan(summary)
     failed = sum(t.failed for t in summary.targets)
     return 5 if failed else EXIT_OK
 
 
+def cmd_daemon(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        raise ConfigError(["--dry-run needs --once: the daemon writes whenever Readwise changes"])
+    # The resident daemon logs every event, on a terminal too (there is no progress line).
+    configure_logging(verbosity=-1 if args.quiet else args.verbose)
+    from syncd.daemon import run_daemon  # watchdog is loaded only when it is needed
+
+    return run_daemon(find_config_path(args.config, os.environ), full_first=args.full)
+
+
 def run_once(
-    cfg: Config, token: str, *, dry_run: bool = False, full: bool = False, quiet: bool = False
+    cfg: Config,
+    token: str,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    quiet: bool = False,
+    force: bool = False,
+    resync: frozenset[int] = frozenset(),
 ) -> PassSummary:
     """One pass over every enabled target of a loaded config (used by --once and the demo)."""
     log = get_logger("syncd.cli")
@@ -173,6 +206,8 @@ def run_once(
                     full=full,
                     progress=progress.target if not dry_run else None,
                     pull_progress=progress.pulled,
+                    force=force,
+                    resync=resync,
                 )
         except SyncdError as exc:
             if not dry_run:
@@ -289,13 +324,21 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "target": target.name,
                     "vault": str(target.vault),
                     "pages": sum(1 for p in pages if p.status == PAGE_LIVE),
-                    "highlights": sum(
-                        len(s.highlight_ids)
+                    "highlights": sum(len(p.blocks) for p in pages if p.status == PAGE_LIVE),
+                    "deleted_by_user": [
+                        {"book_id": p.book_id, "path": p.path}
                         for p in pages
-                        if p.status == PAGE_LIVE
-                        for s in p.sections
-                    ),
-                    "deleted_by_user": [p.path for p in pages if p.status == PAGE_DELETED_BY_USER],
+                        if p.status == PAGE_DELETED_BY_USER
+                    ],
+                    "conflicts": [
+                        {
+                            "book_id": book_id,
+                            "highlight_id": c.highlight_id,
+                            "yours": c.theirs,
+                            "readwise": c.upstream,
+                        }
+                        for book_id, c in store.conflicts(target.name)
+                    ],
                     "last_run": None
                     if last is None
                     else {
@@ -324,8 +367,18 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  last pass {last_run['finished_at']}: {last_run['result']}"
                 + (f" ({last_run['error']})" if last_run["error"] else "")
             )
-        for path in item["deleted_by_user"]:
-            print(f"  deleted by you, not recreated: {path}")
+        for deleted in item["deleted_by_user"]:
+            print(
+                f"  deleted by you, not recreated: {deleted['path']} "
+                f"(restore: syncd --once --resync {deleted['book_id']})"
+            )
+        for conflict in item["conflicts"]:
+            print(
+                f"  conflict in book {conflict['book_id']}, highlight {conflict['highlight_id']}: "
+                "your text was kept\n"
+                f"    yours:    {conflict['yours'].strip()[:200]!r}\n"
+                f"    Readwise: {conflict['readwise'].strip()[:200]!r}"
+            )
     return EXIT_OK
 
 

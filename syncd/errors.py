@@ -7,8 +7,10 @@
     │   └── ApiDataError            4  a reply we cannot read as the API documents it
     ├── VaultError                  5  vault missing, unmounted, not writable, unsafe path
     │   └── UnsafePathError         5  a path that would leave the vault
+    │   └── FileChangedError        5  the user saved a page between plan and write (re-planned)
     ├── LockHeld                    6  another instance holds the state dir
-    └── StateError                  7  state store corrupt, from a newer schema, or unwritable
+    ├── StateError                  7  state store corrupt, from a newer schema, or unwritable
+    └── SafetyStop                  8  a pass would remove highlights from too many pages
 
 Messages never contain the Readwise token: they are built from endpoints and statuses only.
 """
@@ -62,9 +64,17 @@ class UnsafePathError(VaultError):
     pass
 
 
+class FileChangedError(VaultError):
+    """The file changed after it was read for planning; it is planned again, not overwritten."""
+
+
 class LockHeld(SyncdError):
     exit_code = 6
 
 
 class StateError(SyncdError):
     exit_code = 7
+
+
+class SafetyStop(SyncdError):
+    exit_code = 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -10,7 +11,7 @@ import httpx
 
 from syncd.adapters.registry import make_adapter
 from syncd.adapters.vault import VaultFiles
-from syncd.config import Config
+from syncd.config import Config, TargetConfig
 from syncd.model import parse_timestamp
 from syncd.sources.readwise import ReadwiseClient, RetryPolicy
 from syncd.sync.engine import TargetRuntime
@@ -35,15 +36,27 @@ def build_targets(cfg: Config) -> list[TargetRuntime]:
         runtimes.append(
             TargetRuntime(
                 policy=TargetPolicy(
-                    name=target.name, vault=target.vault, categories=target.categories
+                    name=target.name,
+                    vault=target.vault,
+                    categories=target.categories,
+                    on_upstream_delete=target.on_upstream_delete,
+                    layout=target.layout,
+                    resync_deleted=target.resync_deleted,
                 ),
                 adapter=make_adapter(target),
                 read_file=files.read,
                 write_file=files.write,
                 cleanup_temp=files.cleanup_temp,
+                list_files=functools.partial(files.list_markdown, _content_folder(target)),
             )
         )
     return runtimes
+
+
+def _content_folder(target: TargetConfig) -> str:
+    """Where a target's pages may be: Logseq's pages/, or the whole Obsidian vault (people move
+    notes out of the Readwise folder)."""
+    return "pages" if target.format == "logseq" else ""
 
 
 def section_clock() -> Callable[[], datetime]:

@@ -28,6 +28,16 @@ class Section:
     highlight_ids: tuple[int, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    """A whole page and the pieces the block-level merge compares: the head (everything before
+    the first section) and each live highlight's block, by highlight id."""
+
+    text: str
+    head: str
+    blocks: dict[int, str]
+
+
 class Adapter(Protocol):
     """A vault format: where a book's page lives, and the exact text of that page."""
 
@@ -49,6 +59,12 @@ class Adapter(Protocol):
     def render_page(self, book: Book, sections: Sequence[Section], page_title: str) -> str:
         """The whole page: header, metadata, then every section with its live highlights in
         reading order. Sections left with no live highlights are omitted, except the first."""
+        ...
+
+    def render_parts(
+        self, book: Book, sections: Sequence[Section], page_title: str
+    ) -> RenderedPage:
+        """`render_page` with its pieces (head and per-highlight blocks)."""
         ...
 
     def append_section(self, existing_text: str, book: Book, section: Section) -> str:

@@ -29,9 +29,10 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import PurePosixPath
 
 from syncd.adapters._fs import safe_file_name
-from syncd.adapters.base import Section
+from syncd.adapters.base import RenderedPage, Section
 from syncd.errors import ConfigError
 from syncd.model import Book
+from syncd.notes.blockids import stable_block_id, with_id_lines
 from syncd.notes.dates import DEFAULT_JOURNAL_FORMAT, format_date_fns
 from syncd.notes.render import (
     DateStyle,
@@ -70,8 +71,14 @@ class LogseqAdapter:
     name = "logseq"
 
     def __init__(
-        self, journal_format: str = DEFAULT_JOURNAL_FORMAT, *, tz: tzinfo | None = None
+        self,
+        journal_format: str = DEFAULT_JOURNAL_FORMAT,
+        *,
+        tz: tzinfo | None = None,
+        block_ids: bool = False,
     ) -> None:
+        # `id:: <uuid>` on each highlight block, so block references survive every sync.
+        self.block_ids = block_ids
         try:
             format_date_fns(datetime(2022, 11, 18), journal_format)
         except ValueError as exc:
@@ -91,6 +98,11 @@ class LogseqAdapter:
         return safe_file_name(logseq_file_stem(page_title), disambiguator, link_safe=False)
 
     def render_page(self, book: Book, sections: Sequence[Section], page_title: str) -> str:
+        return self.render_parts(book, sections, page_title).text
+
+    def render_parts(
+        self, book: Book, sections: Sequence[Section], page_title: str
+    ) -> RenderedPage:
         first_sync = sections[0].synced_at if sections else datetime.now(UTC)
         head = document_context(
             book,
@@ -101,21 +113,25 @@ class LogseqAdapter:
             page_title=page_title,
         )
         parts = [render("logseq_metadata.md.j2", head), "\n"]
+        head_text = "".join(parts)
+        blocks: dict[int, str] = {}
         for index, section in enumerate(sections):
-            text, count = self._section(book, section, page_title)
+            text, count = self._section(book, section, page_title, blocks)
             if count or index == 0:  # an emptied section disappears, the first one stays
                 parts.append(text)
-        return "".join(parts).rstrip("\n")
+        return RenderedPage(text="".join(parts).rstrip("\n"), head=head_text, blocks=blocks)
 
     def append_section(self, existing_text: str, book: Book, section: Section) -> str:
-        text, count = self._section(book, section, self.page_title(book))
+        text, count = self._section(book, section, self.page_title(book), {})
         if not count:
             return existing_text
         kept = existing_text.rstrip()
         # The new block must start on a line of its own, at the top level.
         return (kept + "\n" if kept else "") + text.rstrip("\n")
 
-    def _section(self, book: Book, section: Section, page_title: str) -> tuple[str, int]:
+    def _section(
+        self, book: Book, section: Section, page_title: str, blocks: dict[int, str]
+    ) -> tuple[str, int]:
         """The section's header block with its live highlights as children, and their count."""
         highlights = section_highlights(book, section.highlight_ids)
         context = document_context(
@@ -129,5 +145,10 @@ class LogseqAdapter:
         parts = [logseq_block(render("logseq_header.md.j2", context), 0)]
         for highlight in highlights:
             item = highlight_context(context, book, highlight, style=self.style)
-            parts.append(render("logseq_highlight.md.j2", item))
+            block = render("logseq_highlight.md.j2", item)
+            if self.block_ids:
+                line = f"\t  id:: {stable_block_id('logseq', highlight.id)}\n"
+                block = with_id_lines(block, [line])
+            blocks[highlight.id] = block
+            parts.append(block)
         return "".join(parts), len(highlights)

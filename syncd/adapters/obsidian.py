@@ -26,8 +26,9 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import PurePosixPath
 
 from syncd.adapters._fs import safe_file_name
-from syncd.adapters.base import Section
+from syncd.adapters.base import RenderedPage, Section
 from syncd.model import Book
+from syncd.notes.blockids import stable_block_id
 from syncd.notes.dates import format_php_date
 from syncd.notes.render import (
     DateStyle,
@@ -74,8 +75,12 @@ def category_folder(category: str) -> str:
 class ObsidianAdapter:
     name = "obsidian"
 
-    def __init__(self, folder: str = "Readwise", *, tz: tzinfo | None = None) -> None:
+    def __init__(
+        self, folder: str = "Readwise", *, tz: tzinfo | None = None, block_ids: bool = False
+    ) -> None:
         self.folder = PurePosixPath(folder)
+        # `^rw<id>` at the end of each highlight, so block references survive every sync.
+        self.block_ids = block_ids
         # Dates show in `tz` (None: the system's zone), like Readwise's account time zone.
         self.style = DateStyle(tz=tz, show=lambda moment: format_php_date(moment, "F j, Y"))
 
@@ -89,6 +94,11 @@ class ObsidianAdapter:
         return safe_file_name(obsidian_file_stem(page_title), disambiguator)
 
     def render_page(self, book: Book, sections: Sequence[Section], page_title: str) -> str:
+        return self.render_parts(book, sections, page_title).text
+
+    def render_parts(
+        self, book: Book, sections: Sequence[Section], page_title: str
+    ) -> RenderedPage:
         # The head uses no date in the default templates; user templates get the first sync's.
         first_sync = sections[0].synced_at if sections else datetime.now(UTC)
         head = document_context(
@@ -104,19 +114,23 @@ class ObsidianAdapter:
             "\n",
             render("obsidian_metadata.md.j2", head),
         ]
+        head_text = "".join(parts)
+        blocks: dict[int, str] = {}
         for index, section in enumerate(sections):
-            text, count = self._section(book, section, page_title)
+            text, count = self._section(book, section, page_title, blocks)
             if count or index == 0:  # an emptied section disappears, the first one stays
                 parts.append(text)
-        return "".join(parts)
+        return RenderedPage(text="".join(parts), head=head_text, blocks=blocks)
 
     def append_section(self, existing_text: str, book: Book, section: Section) -> str:
-        text, count = self._section(book, section, self.page_title(book))
+        text, count = self._section(book, section, self.page_title(book), {})
         if not count:
             return existing_text
         return existing_text.rstrip() + "\n" + text
 
-    def _section(self, book: Book, section: Section, page_title: str) -> tuple[str, int]:
+    def _section(
+        self, book: Book, section: Section, page_title: str, blocks: dict[int, str]
+    ) -> tuple[str, int]:
         """The section's header and live highlights, and how many highlights that is."""
         highlights = section_highlights(book, section.highlight_ids)
         context = document_context(
@@ -130,5 +144,20 @@ class ObsidianAdapter:
         parts = [render("obsidian_header.md.j2", context)]
         for highlight in highlights:
             item = highlight_context(context, book, highlight, style=self.style)
-            parts.append(render("obsidian_highlight.md.j2", item))
+            block = render("obsidian_highlight.md.j2", item)
+            if self.block_ids:
+                block = _with_block_id(block, highlight.id)
+            blocks[highlight.id] = block
+            parts.append(block)
         return "".join(parts), len(highlights)
+
+
+def _with_block_id(block: str, highlight_id: int) -> str:
+    """`^rw<id>` at the end of the item's own text, before its Tags/Note sub-items."""
+    lines = block.split("\n")
+    end = next((i for i, line in enumerate(lines[1:], 1) if line.startswith("    - ")), None)
+    last = (end if end is not None else len(lines)) - 1
+    while last > 0 and not lines[last].strip():
+        last -= 1
+    lines[last] += f" ^{stable_block_id('obsidian', highlight_id)}"
+    return "\n".join(lines)

@@ -12,5 +12,5 @@ from syncd.notes.dates import logseq_journal_format
 def make_adapter(target: TargetConfig) -> Adapter:
     if target.format == "logseq":
         journal_format = target.journal_format or logseq_journal_format(target.vault)
-        return LogseqAdapter(journal_format=journal_format)
-    return ObsidianAdapter(folder=target.folder)
+        return LogseqAdapter(journal_format=journal_format, block_ids=target.block_ids)
+    return ObsidianAdapter(folder=target.folder, block_ids=target.block_ids)

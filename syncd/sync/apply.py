@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from syncd.sync.plan import Planned
 from syncd.sync.state import PageRow, StateStore, text_hash
 
-WriteFile = Callable[[str, str], None]  # (relative path, text)
+WriteFile = Callable[[str, str, str | None], None]  # (relative path, text, expected hash)
 ReadFile = Callable[[str], str | None]
 
 # fsync dominates the cost of a write; a few threads let the file system batch them.
@@ -55,7 +55,9 @@ def apply_batch(
     if writes:
         store.record_intents([p.page for p in writes])
         with ThreadPoolExecutor(max_workers=min(_WRITERS, len(writes))) as pool:
-            futures = [pool.submit(write_file, p.path, p.text or "") for p in writes]
+            futures = [
+                pool.submit(write_file, p.path, p.text or "", p.expected_hash) for p in writes
+            ]
             for planned, future in zip(writes, futures, strict=True):
                 error = future.exception()
                 if error is None:

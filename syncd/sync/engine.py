@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import errno
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,11 +16,12 @@ from typing import Any
 import structlog
 
 from syncd.adapters.base import Adapter
-from syncd.errors import VaultError
+from syncd.errors import FileChangedError, SafetyStop, VaultError
 from syncd.sync.apply import ReadFile, WriteFile, apply_batch, recover_intents
-from syncd.sync.plan import FolderNames, Planned, TargetPolicy, plan_book
+from syncd.sync.locate import VaultIndex
+from syncd.sync.plan import FolderNames, PlanContext, Planned, TargetPolicy, plan_book
 from syncd.sync.pull import ExportSource, PullResult, pull
-from syncd.sync.state import StateStore
+from syncd.sync.state import PAGE_LIVE, StateStore
 
 log = structlog.get_logger("syncd.engine")
 
@@ -35,6 +36,7 @@ class TargetRuntime:
     read_file: ReadFile
     write_file: WriteFile
     cleanup_temp: Callable[[Sequence[str]], int]  # folders (relative) -> temp files removed
+    list_files: Callable[[], Iterable[str]] = tuple  # the target's .md files (relative paths)
 
 
 @dataclass(slots=True)
@@ -45,6 +47,8 @@ class TargetSummary:
     unchanged: int = 0
     skipped: int = 0
     failed: int = 0
+    adopted: int = 0
+    conflicts: int = 0
     highlights_added: int = 0
     elapsed: float = 0.0
     plan: list[Planned] = field(default_factory=list)
@@ -55,6 +59,8 @@ class TargetSummary:
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "adopted": self.adopted,
+            "conflicts": self.conflicts,
             "skipped": self.skipped,
             "failed": self.failed,
             "highlights_added": self.highlights_added,
@@ -75,6 +81,10 @@ PullProgress = Callable[[int, int], None]  # (books, highlights) pulled so far
 
 class _Rollback(Exception):
     pass
+
+
+class PassStopped(Exception):
+    """`should_stop` said so: the pass ended between batches; every finished batch is committed."""
 
 
 @contextmanager
@@ -116,8 +126,14 @@ def run_pass(
     progress: Progress | None = None,
     pull_progress: PullProgress | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    should_stop: Callable[[], bool] | None = None,
+    force: bool = False,
+    resync: frozenset[int] = frozenset(),
 ) -> PassSummary:
-    """`now` dates new sections (local time); `clock` is the real UTC time for the watermark."""
+    """`now` dates new sections (local time); `clock` is the real UTC time for the watermark.
+    `should_stop` is asked before each batch of writes (the daemon's SIGTERM); True raises
+    PassStopped. `force` skips the mass-removal guard; `resync` restores pages (by book id) the
+    user deleted."""
     started = time.perf_counter()
     for runtime in targets:
         check_vault_root(runtime, store)
@@ -136,7 +152,9 @@ def run_pass(
             )
             for runtime in targets:
                 summaries.append(
-                    _sync_target(store, runtime, now=now(), apply=False, progress=progress)
+                    _sync_target(
+                        store, runtime, now=now(), apply=False, progress=progress, resync=resync
+                    )
                 )
     else:
         with store.transaction():
@@ -158,7 +176,18 @@ def run_pass(
             full=pulled.full,
         )
         for runtime in targets:
-            summaries.append(_sync_target(store, runtime, now=now(), apply=True, progress=progress))
+            summaries.append(
+                _sync_target(
+                    store,
+                    runtime,
+                    now=now(),
+                    apply=True,
+                    progress=progress,
+                    should_stop=should_stop,
+                    force=force,
+                    resync=resync,
+                )
+            )
     return PassSummary(pull=pulled, targets=summaries, elapsed=time.perf_counter() - started)
 
 
@@ -169,6 +198,9 @@ def _sync_target(
     now: datetime,
     apply: bool,
     progress: Progress | None,
+    should_stop: Callable[[], bool] | None = None,
+    force: bool = False,
+    resync: frozenset[int] = frozenset(),
 ) -> TargetSummary:
     started = time.perf_counter()
     policy = runtime.policy
@@ -181,33 +213,50 @@ def _sync_target(
         finalized, dropped = recover_intents(store, policy.name, runtime.read_file)
         if finalized or dropped:
             log.info("recovered.intents", target=policy.name, finalized=finalized, dropped=dropped)
+    if resync:
+        store.mark_due(policy.name, resync)
     due = store.books_to_render(policy.name)
-    names = FolderNames(policy.vault, store.page_paths(policy.name))
+    owned = store.page_paths(policy.name)
+    index = VaultIndex(runtime.list_files, runtime.read_file, owned)
+    ctx = PlanContext(
+        policy=policy,
+        adapter=runtime.adapter,
+        names=FolderNames(policy.vault, owned),
+        read_file=runtime.read_file,
+        now=now,
+        find_existing=index.find_existing,
+        find_moved=index.find_moved,
+        resync=resync,
+    )
+    if apply and not force:
+        _guard_removals(store, policy, due)
     done = 0
     for start in range(0, len(due), BATCH_BOOKS):
-        batch: list[Planned] = []
-        for book_id, rev in due[start : start + BATCH_BOOKS]:
-            book = store.load_book(book_id)
-            if book is None:
-                continue
-            planned = plan_book(
-                book=book,
-                rev=rev,
-                page=store.page(policy.name, book_id),
-                policy=policy,
-                adapter=runtime.adapter,
-                names=names,
-                read_file=runtime.read_file,
-                now=now,
-            )
-            batch.append(planned)
-        _count(summary, batch)
+        if should_stop is not None and should_stop():
+            raise PassStopped(f"stopped in target {policy.name!r} after {done} of {len(due)} books")
+        batch = _plan_batch(store, ctx, due[start : start + BATCH_BOOKS])
         if apply:
             failures = apply_batch(
                 store, batch, runtime.write_file, on_written=lambda p: _log_written(policy.name, p)
             )
+            changed = [p for p, error in failures if isinstance(error, FileChangedError)]
+            if changed:
+                # The user saved these files while we planned: plan them again from what is there.
+                log.info("file.changed_while_planning", target=policy.name, files=len(changed))
+                retry = _plan_batch(store, ctx, [(p.book_id, p.page.rendered_rev) for p in changed])
+                failures = [f for f in failures if not isinstance(f[1], FileChangedError)]
+                failures += apply_batch(
+                    store,
+                    retry,
+                    runtime.write_file,
+                    on_written=lambda p: _log_written(policy.name, p),
+                )
+                batch = [p for p in batch if p.book_id not in {c.book_id for c in changed}] + retry
+            _count(summary, batch)
             _record_failures(summary, policy.name, failures)
+            _record_conflicts(store, policy.name, batch, failures)
         else:
+            _count(summary, batch)
             summary.plan.extend(batch)
         done += len(batch)
         if progress is not None:
@@ -216,11 +265,78 @@ def _sync_target(
     return summary
 
 
+def _plan_batch(
+    store: StateStore, ctx: PlanContext, due: Sequence[tuple[int, int]]
+) -> list[Planned]:
+    batch: list[Planned] = []
+    for book_id, rev in due:
+        book = store.load_book(book_id)
+        if book is not None:
+            page = store.page(ctx.policy.name, book_id)
+            batch.append(plan_book(book=book, rev=rev, page=page, ctx=ctx))
+    return batch
+
+
+# Below this many pages a percentage says little: a small library may lose a highlight or two.
+_GUARD_MIN_PAGES = 3
+_GUARD_SHARE = 0.2
+
+
+def _guard_removals(
+    store: StateStore, policy: TargetPolicy, due: Sequence[tuple[int, int]]
+) -> None:
+    """Refuse a pass that would remove highlights from more than 20% of the target's pages: more
+    likely a bad upstream reply or a bug than a person deleting that much."""
+    if policy.on_upstream_delete == "keep":
+        return
+    live_pages = store.count_live_pages(policy.name)
+    affected = 0
+    for book_id, _rev in due:
+        page = store.page(policy.name, book_id)
+        if page is None or page.status != PAGE_LIVE or not page.blocks:
+            continue
+        book = store.load_book(book_id)
+        if book is None or book.is_deleted:
+            continue
+        live = {h.id for h in book.highlights if h.is_live}
+        if any(hid not in live for hid in page.blocks):
+            affected += 1
+    if affected >= _GUARD_MIN_PAGES and affected > _GUARD_SHARE * live_pages:
+        raise SafetyStop(
+            f"target {policy.name!r}: this pass would remove highlights from {affected} of "
+            f"{live_pages} pages (more than {_GUARD_SHARE:.0%}); nothing was written. If Readwise "
+            "really lost them, run `syncd --once --force`"
+        )
+
+
+def _record_conflicts(
+    store: StateStore,
+    target: str,
+    batch: Sequence[Planned],
+    failures: Sequence[tuple[Planned, Exception]],
+) -> None:
+    failed = {p.book_id for p, _ in failures}
+    for planned in batch:
+        if planned.book_id not in failed and planned.page.status == PAGE_LIVE:
+            store.set_conflicts(target, planned.book_id, planned.conflicts)
+            for conflict in planned.conflicts:
+                log.warning(
+                    "merge.conflict",
+                    target=target,
+                    book_id=planned.book_id,
+                    path=planned.path,
+                    highlight_id=conflict.highlight_id,
+                )
+
+
 def _count(summary: TargetSummary, batch: Sequence[Planned]) -> None:
     for planned in batch:
+        summary.conflicts += len(planned.conflicts)
+        if planned.action == "adopt":
+            summary.adopted += 1
         if planned.action == "create":
             summary.created += 1
-        elif planned.action in ("rewrite", "append"):
+        elif planned.text is not None:
             summary.updated += 1
         elif planned.reason == "unchanged":
             summary.unchanged += 1

@@ -1,26 +1,37 @@
-"""Decide, per target and book, what to do with its page: a list of actions, each with a reason.
+"""Decide, per target and book, what to do with its page: one action with a reason.
 
-Rules (the block-level merge of a later issue refines the "touched" branch):
-- new book: create its page under a name unique in its folder (case-insensitive);
-- page untouched since syncd wrote it: re-render it in full from current data, keeping the
-  sections (new highlights get a new "New highlights added" section);
-- page touched by the user: only append a new section with the new highlights, never change a
-  line the user has;
-- page deleted by the user: not recreated;
+- new book: adopt the page Readwise's own plugin already wrote for it, if there is one (its
+  highlights are recognised, nothing in it changes, only new highlights are appended); else create
+  a page under a name unique in its folder (case-insensitively);
+- page exactly as syncd last wrote it: re-render it in full from current data, keeping its sections
+  (new highlights get a "New highlights added" section);
+- page the user changed: block-level three-way merge (syncd.sync.merge);
+- page the user deleted: not recreated (unless resync); page moved: followed;
 - unchanged result: skip, no write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from syncd.adapters._fs import fold_name, unique_name
-from syncd.adapters.base import Adapter, Section
+from syncd.adapters.base import Adapter, RenderedPage, Section
 from syncd.model import Book
+from syncd.notes.blockids import stable_block_id
+from syncd.sync.merge import (
+    BlockRecord,
+    Conflict,
+    Format,
+    Ours,
+    adopt_blocks,
+    merge_page,
+    render_hash,
+)
 from syncd.sync.state import (
     PAGE_DELETED_BY_USER,
     PAGE_DELETED_UPSTREAM,
@@ -29,7 +40,7 @@ from syncd.sync.state import (
     text_hash,
 )
 
-Action = Literal["create", "rewrite", "append", "skip"]
+Action = Literal["create", "adopt", "rewrite", "merge", "append", "skip", "conflict"]
 
 PAGE_FILTERED = "filtered"
 PAGE_EMPTY = "empty"  # no live highlight yet: nothing to write
@@ -42,6 +53,9 @@ class TargetPolicy:
     name: str
     vault: Path
     categories: frozenset[str] | None = None
+    on_upstream_delete: Literal["remove", "keep"] = "remove"
+    layout: Literal["append", "rewrite"] = "append"
+    resync_deleted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +64,20 @@ class Planned:
     action: Action
     reason: str
     path: str
-    text: str | None  # the new file text for create/rewrite/append
+    text: str | None  # the new file text, when there is something to write
     page: PageRow  # the row as it will be once the action is done
     highlights_added: int
+    expected_hash: str | None = None  # the file's hash when planned (None: must not exist)
+    blocks_affected: int = 0
+    highlights_removed: int = 0
+    conflicts: tuple[Conflict, ...] = field(default=())
 
 
 ReadFile = Callable[[str], str | None]
+# (book, desired relative path) -> (relative path, text) of a page someone else wrote for it
+FindExisting = Callable[[Book, str], tuple[str, str] | None]
+# page row whose file is gone -> its new relative path if it was moved or renamed
+FindMoved = Callable[[PageRow], str | None]
 
 
 class FolderNames:
@@ -71,11 +93,8 @@ class FolderNames:
         names = self._taken.get(key)
         if names is None:
             names = set()
-            try:
-                with_disk = (self._vault / folder).iterdir()
-                names.update(fold_name(entry.name) for entry in with_disk)
-            except FileNotFoundError:
-                pass
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                names.update(fold_name(entry.name) for entry in (self._vault / folder).iterdir())
             for owned in self._owned:
                 path = PurePosixPath(owned)
                 if path.parent == folder:
@@ -96,18 +115,38 @@ def _pick_name(
     return base_title + disambiguator, name
 
 
-def plan_book(
-    *,
-    book: Book,
-    rev: int,
-    page: PageRow | None,
-    policy: TargetPolicy,
-    adapter: Adapter,
-    names: FolderNames,
-    read_file: ReadFile,
-    now: datetime,
-) -> Planned:
+def _records(parts: RenderedPage) -> dict[int, BlockRecord]:
+    return {
+        hid: BlockRecord(block.rstrip("\n") + "\n", render_hash(block))
+        for hid, block in parts.blocks.items()
+    }
+
+
+def _ours(adapter: Adapter, book: Book, sections: tuple[Section, ...], title: str) -> Ours:
+    parts = adapter.render_parts(book, sections, title)
+    order = tuple(h.id for h in book.live_highlights())
+    fmt: Format = "logseq" if adapter.name == "logseq" else "obsidian"
+    ids = {hid: stable_block_id(fmt, hid) for hid in order}
+    return Ours(head=parts.head, blocks=parts.blocks, order=order, block_ids=ids)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanContext:
+    policy: TargetPolicy
+    adapter: Adapter
+    names: FolderNames
+    read_file: ReadFile
+    now: datetime
+    find_existing: FindExisting | None = None
+    find_moved: FindMoved | None = None
+    resync: frozenset[int] = frozenset()  # book ids the user asked to restore
+
+
+def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -> Planned:
+    policy = ctx.policy
     live = book.live_highlights()
+    if page is not None and book.id in ctx.resync and page.status == PAGE_DELETED_BY_USER:
+        page = None  # restore: plan it as a new page again
     if policy.categories is not None and book.category not in policy.categories and page is None:
         row = PageRow(policy.name, book.id, "", "", PAGE_FILTERED, False, (), None, None, rev)
         return Planned(book.id, "skip", "category not selected", "", None, row, 0)
@@ -116,98 +155,272 @@ def plan_book(
         if book.is_deleted or not live:
             row = PageRow(policy.name, book.id, "", "", PAGE_EMPTY, False, (), None, None, rev)
             return Planned(book.id, "skip", "no live highlights", "", None, row, 0)
-        folder = adapter.folder_for(book)
-        title, file_name = _pick_name(adapter, book, folder, names.taken(folder))
-        sections: tuple[Section, ...] = (Section("first", now, tuple(h.id for h in live)),)
-        text = adapter.render_page(book, sections, title)
-        path = (folder / file_name).as_posix()
-        row = PageRow(
-            policy.name,
-            book.id,
-            path,
-            title,
-            PAGE_LIVE,
-            False,
-            sections,
-            text,
-            text_hash(text),
-            rev,
-        )
-        return Planned(book.id, "create", "new book", path, text, row, len(live))
+        return _new_page(book, rev, ctx)
 
+    if page.status == PAGE_DELETED_UPSTREAM and not book.is_deleted and live:
+        page = replace(page, status=PAGE_LIVE)  # the book came back in Readwise
+    if page.status == PAGE_DELETED_BY_USER and policy.resync_deleted and live:
+        return _new_page(book, rev, ctx)
     if page.status in (PAGE_DELETED_BY_USER, PAGE_DELETED_UPSTREAM):
-        return Planned(
-            book.id,
-            "skip",
-            page.status.replace("_", " "),
-            page.path,
-            None,
-            replace(page, rendered_rev=rev),
-            0,
-        )
+        reason = page.status.replace("_", " ")
+        return Planned(book.id, "skip", reason, page.path, None, replace(page, rendered_rev=rev), 0)
 
-    current = read_file(page.path)
+    current = ctx.read_file(page.path)
+    if current is None and ctx.find_moved is not None:
+        moved_to = ctx.find_moved(page)
+        if moved_to is not None:
+            page = replace(page, path=moved_to)
+            current = ctx.read_file(moved_to)
     if current is None:
+        if policy.resync_deleted and live:
+            return _new_page(book, rev, ctx)
+        row = replace(page, status=PAGE_DELETED_BY_USER, rendered_rev=rev)
         return Planned(
-            book.id,
-            "skip",
-            "deleted by the user; not recreated",
-            page.path,
-            None,
-            replace(page, status=PAGE_DELETED_BY_USER, rendered_rev=rev),
-            0,
+            book.id, "skip", "deleted by the user; not recreated", page.path, None, row, 0
         )
     if book.is_deleted:
+        row = replace(page, status=PAGE_DELETED_UPSTREAM, rendered_rev=rev)
         return Planned(
             book.id,
             "skip",
             "book deleted in Readwise; page kept",
             page.path,
             None,
-            replace(page, status=PAGE_DELETED_UPSTREAM, rendered_rev=rev),
+            row,
             0,
+            text_hash(current),
         )
 
-    known = {hid for section in page.sections for hid in section.highlight_ids}
-    new_ids = tuple(h.id for h in live if h.id not in known)
-    touched = page.user_modified or text_hash(current) != page.written_hash
-    if touched:
-        if not new_ids:
-            return Planned(
-                book.id,
-                "skip",
-                "edited by the user; nothing new",
-                page.path,
-                None,
-                replace(page, user_modified=True, rendered_rev=rev),
-                0,
-            )
-        section = Section("new", now, new_ids)
-        text = adapter.append_section(current, book, section)
-        row = replace(page, user_modified=True, sections=(*page.sections, section))
-        return Planned(
-            book.id,
-            "append",
-            "edited by the user; new highlights appended",
-            page.path,
-            text,
-            row.with_write(text, rendered_rev=rev),
-            len(new_ids),
-        )
+    known = {hid for section in page.sections for hid in section.highlight_ids} | set(page.blocks)
+    new_ids = tuple(h.id for h in live if h.id not in known and h.id not in page.tombstones)
+    current_hash = text_hash(current)
+    if not page.user_modified and current_hash == page.written_hash:
+        return _rerender(book, rev, page, new_ids, current, ctx)
+    return _merge(book, rev, page, new_ids, current, ctx)
 
+
+def _new_page(book: Book, rev: int, ctx: PlanContext) -> Planned:
+    policy, adapter = ctx.policy, ctx.adapter
+    live = book.live_highlights()
+    folder = adapter.folder_for(book)
+    first = (Section("first", ctx.now, tuple(h.id for h in live)),)
+    if ctx.find_existing is not None:
+        desired = (folder / adapter.file_name(adapter.page_title(book))).as_posix()
+        existing = ctx.find_existing(book, desired)
+        if existing is not None:
+            adopted = _adopt(book, rev, existing[0], existing[1], first, ctx)
+            if adopted is not None:
+                return adopted
+    title, file_name = _pick_name(adapter, book, folder, ctx.names.taken(folder))
+    parts = adapter.render_parts(book, first, title)
+    path = (folder / file_name).as_posix()
+    row = PageRow(
+        policy.name,
+        book.id,
+        path,
+        title,
+        PAGE_LIVE,
+        False,
+        first,
+        parts.text,
+        text_hash(parts.text),
+        rev,
+        _records(parts),
+        frozenset(),
+        parts.head,
+    )
+    return Planned(
+        book.id, "create", "new book", path, parts.text, row, len(live), blocks_affected=len(live)
+    )
+
+
+def _adopt(
+    book: Book, rev: int, path: str, text: str, first: tuple[Section, ...], ctx: PlanContext
+) -> Planned | None:
+    """Take over a page that Readwise's plugin (or an earlier install) wrote for this book."""
+    adapter = ctx.adapter
+    title = adapter.page_title(book)
+    ours = _ours(adapter, book, first, title)
+    fmt: Format = "logseq" if adapter.name == "logseq" else "obsidian"
+    blocks, found = adopt_blocks(fmt=fmt, theirs=text, ours=ours)
+    if found == 0:
+        return None  # same name, but not this book's highlights: leave that file alone
+    later = Section("new", ctx.now, ())
+    merged = merge_page(
+        fmt=fmt,
+        theirs=text,
+        base_head=ours.head,
+        blocks=blocks,
+        tombstones=frozenset(),
+        ours=ours,
+        append_section=_appender(adapter, book, later),
+        on_upstream_delete=ctx.policy.on_upstream_delete,
+        layout=ctx.policy.layout,
+    )
+    sections = (replace(later, highlight_ids=merged.added),) if merged.added else ()
+    row = PageRow(
+        ctx.policy.name,
+        book.id,
+        path,
+        title,
+        PAGE_LIVE,
+        True,
+        sections,
+        merged.text,
+        text_hash(merged.text),
+        rev,
+        merged.blocks,
+        merged.tombstones,
+        ours.head,
+    )
+    ctx.names.taken(PurePosixPath(path).parent).add(fold_name(PurePosixPath(path).name))
+    changed = merged.text != text
+    reason = f"adopted an existing page ({found} highlights recognised)"
+    if merged.added:
+        reason += f", {len(merged.added)} new appended"
+    return Planned(
+        book.id,
+        "adopt",
+        reason,
+        path,
+        merged.text if changed else None,
+        row,
+        len(merged.added),
+        text_hash(text),
+        merged.blocks_affected,
+        merged.removed,
+    )
+
+
+def _rerender(
+    book: Book,
+    rev: int,
+    page: PageRow,
+    new_ids: tuple[int, ...],
+    current: str,
+    ctx: PlanContext,
+) -> Planned:
     sections = tuple(page.sections)
     if new_ids:
-        sections = (*sections, Section("new", now, new_ids))
-    text = adapter.render_page(book, sections, page.page_title)
-    row = replace(page, sections=sections).with_write(text, rendered_rev=rev)
-    if text == current:
-        return Planned(book.id, "skip", "unchanged", page.path, None, row, 0)
+        sections = (*sections, Section("new", ctx.now, new_ids))
+    parts = ctx.adapter.render_parts(book, sections, page.page_title)
+    records = _records(parts)
+    removed = sum(1 for hid in page.blocks if hid not in records)
+    row = replace(page, sections=sections, blocks=records, head=parts.head).with_write(
+        parts.text, rendered_rev=rev
+    )
+    if parts.text == current:
+        return Planned(book.id, "skip", "unchanged", page.path, None, row, 0, text_hash(current))
+    changed = sum(
+        1
+        for hid, rec in records.items()
+        if hid in page.blocks and page.blocks[hid].render != rec.render
+    )
     return Planned(
         book.id,
         "rewrite",
-        "untouched since last write; re-rendered",
+        "as syncd wrote it; re-rendered from current data",
         page.path,
-        text,
+        parts.text,
         row,
         len(new_ids),
+        text_hash(current),
+        changed + removed + len(new_ids),
+        removed,
     )
+
+
+def _merge(
+    book: Book,
+    rev: int,
+    page: PageRow,
+    new_ids: tuple[int, ...],
+    current: str,
+    ctx: PlanContext,
+) -> Planned:
+    adapter, policy = ctx.adapter, ctx.policy
+    later = Section("new", ctx.now, new_ids)
+    # Every live highlight's block, whichever section (if any) it ends up in.
+    everything = (Section("first", ctx.now, tuple(h.id for h in book.live_highlights())),)
+    ours = _ours(adapter, book, everything, page.page_title)
+    fmt: Format = "logseq" if adapter.name == "logseq" else "obsidian"
+    blocks = page.blocks
+    if not blocks and page.sections:
+        # A page from before block records: its sections say which highlights it holds.
+        blocks = _legacy_records(page, adapter, book)
+    merged = merge_page(
+        fmt=fmt,
+        theirs=current,
+        base_head=page.head,
+        blocks=blocks,
+        tombstones=page.tombstones,
+        ours=ours,
+        append_section=_appender(adapter, book, later),
+        on_upstream_delete=policy.on_upstream_delete,
+        layout=policy.layout,
+        resync_deleted=policy.resync_deleted,
+    )
+    sections = tuple(page.sections)
+    if merged.added and policy.layout == "append":
+        sections = (*sections, replace(later, highlight_ids=merged.added))
+    row = replace(
+        page,
+        user_modified=True,
+        sections=sections,
+        blocks=merged.blocks,
+        tombstones=merged.tombstones,
+        head=ours.head,
+    ).with_write(merged.text, rendered_rev=rev)
+    if merged.text == current:
+        if merged.conflicts:
+            return Planned(
+                book.id,
+                "conflict",
+                "edited here and in Readwise; your text kept",
+                page.path,
+                None,
+                row,
+                0,
+                text_hash(current),
+                conflicts=tuple(merged.conflicts),
+            )
+        reason = "edited by the user; nothing new"
+        return Planned(book.id, "skip", reason, page.path, None, row, 0, text_hash(current))
+    only_added = merged.added and not (merged.replaced or merged.removed or merged.metadata_updated)
+    action: Action = "append" if only_added else "merge"
+    reason = (
+        f"edited by the user; merged per block ({merged.replaced} replaced, "
+        f"{merged.removed} removed, {len(merged.added)} added, "
+        f"{merged.metadata_updated} metadata lines, {len(merged.conflicts)} conflicts)"
+    )
+    return Planned(
+        book.id,
+        action,
+        reason,
+        page.path,
+        merged.text,
+        row,
+        len(merged.added),
+        text_hash(current),
+        merged.blocks_affected,
+        merged.removed,
+        tuple(merged.conflicts),
+    )
+
+
+def _appender(
+    adapter: Adapter, book: Book, section: Section
+) -> Callable[[str, Sequence[int]], str]:
+    def append(text: str, ids: Sequence[int]) -> str:
+        return adapter.append_section(text, book, replace(section, highlight_ids=tuple(ids)))
+
+    return append
+
+
+def _legacy_records(page: PageRow, adapter: Adapter, book: Book) -> dict[int, BlockRecord]:
+    if page.written_text is None:
+        return {}
+    fmt: Format = "logseq" if adapter.name == "logseq" else "obsidian"
+    ours = _ours(adapter, book, page.sections, page.page_title)
+    records, _found = adopt_blocks(fmt=fmt, theirs=page.written_text, ours=ours)
+    return records

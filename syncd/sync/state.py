@@ -16,7 +16,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from syncd.adapters.base import Section
 from syncd.errors import StateError
 from syncd.model import Book, merge_highlights
 from syncd.sync.codec import book_from_json, book_to_json
+from syncd.sync.merge import BlockRecord, Conflict
 
 STATE_FILE = "state.sqlite3"
 
@@ -110,9 +111,23 @@ def _m002_observations(db: sqlite3.Connection) -> None:
     )
 
 
+def _m003_blocks(db: sqlite3.Connection) -> None:
+    # The block-level merge base: per highlight the block text as it stood in the file and the
+    # hash of syncd's render; highlights the user deleted (tombstones); the head syncd rendered.
+    _run_script(
+        db,
+        """
+        ALTER TABLE pages ADD COLUMN blocks TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE pages ADD COLUMN tombstones TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE pages ADD COLUMN head TEXT;
+        """,
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_observations", _m002_observations),
+    ("003_blocks", _m003_blocks),
 )
 
 
@@ -151,11 +166,26 @@ class PageRow:
     written_text: str | None
     written_hash: str | None
     rendered_rev: int
+    blocks: dict[int, BlockRecord] = field(default_factory=dict)
+    tombstones: frozenset[int] = frozenset()
+    head: str | None = None
 
     def with_write(self, text: str, *, rendered_rev: int) -> PageRow:
         return replace(
             self, written_text=text, written_hash=text_hash(text), rendered_rev=rendered_rev
         )
+
+
+def blocks_to_json(blocks: dict[int, BlockRecord]) -> str:
+    return json.dumps(
+        {str(hid): [r.text, r.render] for hid, r in blocks.items()}, ensure_ascii=False
+    )
+
+
+def blocks_from_json(text: str | None) -> dict[int, BlockRecord]:
+    if not text:
+        return {}
+    return {int(hid): BlockRecord(v[0], v[1]) for hid, v in json.loads(text).items()}
 
 
 def _row_to_page(row: sqlite3.Row) -> PageRow:
@@ -170,6 +200,9 @@ def _row_to_page(row: sqlite3.Row) -> PageRow:
         written_text=row["written_text"],
         written_hash=row["written_hash"],
         rendered_rev=row["rendered_rev"],
+        blocks=blocks_from_json(row["blocks"]),
+        tombstones=frozenset(json.loads(row["tombstones"] or "[]")),
+        head=row["head"],
     )
 
 
@@ -184,6 +217,9 @@ def _page_to_json(page: PageRow) -> str:
             "written_text": page.written_text,
             "written_hash": page.written_hash,
             "rendered_rev": page.rendered_rev,
+            "blocks": blocks_to_json(page.blocks),
+            "tombstones": sorted(page.tombstones),
+            "head": page.head,
         },
         ensure_ascii=False,
     )
@@ -202,6 +238,9 @@ def _page_from_json(target: str, book_id: int, text: str) -> PageRow:
         written_text=data["written_text"],
         written_hash=data["written_hash"],
         rendered_rev=data["rendered_rev"],
+        blocks=blocks_from_json(data["blocks"]),
+        tombstones=frozenset(data["tombstones"]),
+        head=data["head"],
     )
 
 
@@ -388,13 +427,15 @@ class StateStore:
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO pages(target, book_id, path, page_title, status, user_modified, "
-                "sections, written_text, written_hash, rendered_rev, pending) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+                "sections, written_text, written_hash, rendered_rev, blocks, tombstones, head, "
+                "pending) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) "
                 "ON CONFLICT(target, book_id) DO UPDATE SET path=excluded.path, "
                 "page_title=excluded.page_title, status=excluded.status, "
                 "user_modified=excluded.user_modified, sections=excluded.sections, "
                 "written_text=excluded.written_text, written_hash=excluded.written_hash, "
-                "rendered_rev=excluded.rendered_rev, pending=NULL",
+                "rendered_rev=excluded.rendered_rev, blocks=excluded.blocks, "
+                "tombstones=excluded.tombstones, head=excluded.head, pending=NULL",
                 [
                     (
                         p.target,
@@ -407,6 +448,9 @@ class StateStore:
                         p.written_text,
                         p.written_hash,
                         p.rendered_rev,
+                        blocks_to_json(p.blocks),
+                        json.dumps(sorted(p.tombstones)),
+                        p.head,
                     )
                     for p in pages
                 ],
@@ -457,6 +501,32 @@ class StateStore:
                     "UPDATE pages SET pending=NULL WHERE target=? AND book_id=?",
                     (target, book_id),
                 )
+
+    def mark_due(self, target: str, book_ids: Iterable[int]) -> None:
+        """Make these books due again for this target (e.g. `--resync`)."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE pages SET rendered_rev=0 WHERE target=? AND book_id=?",
+                [(target, book_id) for book_id in book_ids],
+            )
+
+    def set_conflicts(self, target: str, book_id: int, conflicts: Sequence[Conflict]) -> None:
+        """The book's open conflicts are exactly these (none: resolved)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM conflicts WHERE target=? AND book_id=?", (target, book_id))
+            db.executemany(
+                "INSERT INTO conflicts(target, book_id, highlight_id, theirs, upstream, "
+                "recorded_at) VALUES (?, ?, ?, ?, ?, datetime('now'))",
+                [(target, book_id, c.highlight_id, c.theirs, c.upstream) for c in conflicts],
+            )
+
+    def conflicts(self, target: str) -> list[tuple[int, Conflict]]:
+        rows = self._db.execute(
+            "SELECT book_id, highlight_id, theirs, upstream FROM conflicts WHERE target=? "
+            "ORDER BY book_id, highlight_id",
+            (target,),
+        )
+        return [(int(r[0]), Conflict(int(r[1]), r[2], r[3])) for r in rows]
 
     def page_by_path(self, target: str, path: str) -> PageRow | None:
         row = self._db.execute(

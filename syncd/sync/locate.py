@@ -1,0 +1,107 @@
+"""Find pages that are not where the state store says: a page Readwise's own plugin wrote for a
+book syncd has not written yet (to adopt it), and a page the user moved or renamed.
+
+Both look only at Markdown files syncd does not own, and only when asked: a pass with no new
+book and no missing page never walks the vault.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from urllib.parse import unquote
+
+from syncd.model import Book
+from syncd.sync.state import PageRow, text_hash
+
+ListFiles = Callable[[], Iterable[str]]  # every .md file of the target, relative paths
+ReadFile = Callable[[str], str | None]
+
+_LOGSEQ_TITLE = re.compile(r"^title::[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+_FRONT_TITLE = re.compile(r"\A---\n(?:.*\n)*?title:[ \t]*(.+?)[ \t]*\n(?:.*\n)*?---", re.MULTILINE)
+_H1 = re.compile(r"^#[ \t]+(.+?)[ \t]*$", re.MULTILINE)
+_DROPPED = re.compile(r"[\s:?\"*<>|#^\[\]/\\]+")
+
+
+def title_key(title: str) -> str:
+    """Two titles that Readwise, Obsidian or Logseq may have spelled differently compare equal."""
+    title = unicodedata.normalize("NFC", title).casefold().strip()
+    title = title.removesuffix(" (highlights)")
+    title = title.replace("___", "/")
+    return _DROPPED.sub("", title)
+
+
+def _stem(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return unquote(name.removesuffix(".md"))
+
+
+def page_titles(path: str, text: str) -> set[str]:
+    """Every title a page may be known by: title property, front matter, H1, file name."""
+    head = text[:4000]
+    keys = {title_key(_stem(path))}
+    for pattern in (_LOGSEQ_TITLE, _FRONT_TITLE, _H1):
+        match = pattern.search(head)
+        if match:
+            keys.add(title_key(match[1]))
+    keys.discard("")
+    return keys
+
+
+class VaultIndex:
+    """Built lazily, once per pass and target, over the files syncd does not own."""
+
+    def __init__(self, list_files: ListFiles, read_file: ReadFile, owned: Iterable[str]) -> None:
+        self._list_files = list_files
+        self._read = read_file
+        self._owned = set(owned)
+        self._texts: dict[str, str] | None = None
+        self._by_title: dict[str, list[str]] = {}
+        self._by_hash: dict[str, list[str]] = {}
+        self._claimed: set[str] = set()
+
+    def _build(self) -> dict[str, str]:
+        if self._texts is None:
+            self._texts = {}
+            for path in self._list_files():
+                if path in self._owned:
+                    continue
+                text = self._read(path)
+                if text is None:
+                    continue
+                self._texts[path] = text
+                for key in page_titles(path, text):
+                    self._by_title.setdefault(key, []).append(path)
+                self._by_hash.setdefault(text_hash(text), []).append(path)
+        return self._texts
+
+    def claim(self, path: str) -> None:
+        self._claimed.add(path)
+
+    def find_existing(self, book: Book, desired: str) -> tuple[str, str] | None:
+        """A page someone else wrote for this book: at the path syncd would use, or titled so."""
+        texts = self._build()
+        candidates = [desired] if desired in texts else []
+        for title in (book.display_title, book.title):
+            candidates += self._by_title.get(title_key(title), [])
+        for path in candidates:
+            if path not in self._claimed:
+                self._claimed.add(path)
+                return path, texts[path]
+        return None
+
+    def find_moved(self, page: PageRow) -> str | None:
+        """Where a page went: a file with the text syncd (or the watcher) last saw, else one
+        with its title that nobody else owns."""
+        self._build()
+        for wanted in (page.written_hash,):
+            for path in self._by_hash.get(wanted or "", []):
+                if path not in self._claimed:
+                    self._claimed.add(path)
+                    return path
+        for path in self._by_title.get(title_key(page.page_title), []):
+            if path not in self._claimed:
+                self._claimed.add(path)
+                return path
+        return None

@@ -1,0 +1,454 @@
+"""Block-level three-way merge of one page: base (what syncd last wrote) + theirs (the file now) +
+ours (the new render), as a pure function over text.
+
+Each highlight syncd wrote is remembered as a BlockRecord: the exact text of its block (the
+highlight line(s) plus the Tags/Note child blocks syncd writes) as it stood in the file, and the
+hash of syncd's render of the highlight at that time. In theirs a highlight's block is found again
+by that exact text, then by a stable block id, then by its location link, then by the start of its
+text. Then, per highlight:
+
+    found unchanged, upstream unchanged         keep
+    found unchanged, upstream changed           replace the block (child blocks the user added stay)
+    found unchanged, deleted upstream           remove it (on_upstream_delete = "remove")
+    found edited,    upstream changed           keep the user's text, report a conflict
+    found edited,    deleted upstream           keep
+    not found                                   the user deleted it: tombstone, never re-added
+    new upstream                                appended in a new section (or, layout = "rewrite",
+                                                put in reading order after its predecessor)
+
+Page properties / metadata lines are merged per key the same way. Nothing else in theirs changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from syncd.notes.blockids import ID_LINE, with_id_lines
+from syncd.notes.page import Block, Page
+from syncd.notes.parse_logseq import parse_logseq
+from syncd.notes.parse_obsidian import parse_obsidian
+
+Format = Literal["logseq", "obsidian"]
+
+
+def render_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRecord:
+    text: str  # the block as it stood in the file when syncd last wrote or adopted it
+    render: str  # render_hash of syncd's own render of the highlight at that time
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    highlight_id: int
+    theirs: str
+    upstream: str
+
+
+@dataclass(slots=True)
+class MergeResult:
+    text: str
+    blocks: dict[int, BlockRecord]
+    tombstones: frozenset[int]
+    conflicts: list[Conflict] = field(default_factory=list)
+    replaced: int = 0
+    removed: int = 0
+    added: tuple[int, ...] = ()
+    metadata_updated: int = 0
+
+    @property
+    def blocks_affected(self) -> int:
+        return self.replaced + self.removed + len(self.added) + self.metadata_updated
+
+
+@dataclass(frozen=True, slots=True)
+class Ours:
+    """The new render, piece by piece."""
+
+    head: str  # the page head (properties / title + metadata) as syncd renders it now
+    blocks: dict[int, str]  # live highlight id -> its block text
+    order: tuple[int, ...]  # live highlight ids in reading order
+    block_ids: dict[int, str] = field(default_factory=dict)  # id -> "^rw123" / Logseq uuid
+
+
+def parse(fmt: Format, text: str) -> Page:
+    return parse_logseq(text) if fmt == "logseq" else parse_obsidian(text)
+
+
+# --- finding blocks in a page ------------------------------------------------------------------
+
+_OUR_CHILD = {
+    "logseq": re.compile(r"^\*\*(?:Tags|Note)\*\*:"),
+    "obsidian": re.compile(r"^(?:Tags|Note):"),
+}
+_HIGHLIGHT_KINDS = {"bullet", "list_item"}
+
+
+_SPACE = re.compile(r"\s+")
+_ESCAPE = re.compile(r"\\([-#:$<`~\\*_\[\]])")
+_LINK_TAIL = re.compile(r"\s*\((?:\[[^\]]*\]\([^)]*\)|Page[\u00a0 ]\d+)\)\s*(?:\^[\w-]+)?\s*$")
+
+
+def _strip_blank_tail(lines: list[str]) -> int:
+    """How many lines remain once trailing blank lines are dropped."""
+    end = len(lines)
+    while end > 0 and not lines[end - 1].strip():
+        end -= 1
+    return end
+
+
+@dataclass(slots=True)
+class Unit:
+    """A highlight-like block in theirs: its own lines plus the Tags/Note children after it."""
+
+    block: Block
+    start: int  # first line index in the page
+    end: int  # one past its last non-blank line
+    subtree_end: int  # one past the last line of the block and all its children
+    text: str  # the unit's lines, trailing blank lines removed, ending with "\n"
+    has_user_children: bool
+    id_lines: tuple[str, ...] = ()  # Logseq `id::` lines (Logseq adds them for block references)
+
+
+def _norm(text: str) -> str:
+    text = text.rstrip("\n")
+    return text + "\n" if text else ""
+
+
+def find_units(page: Page, fmt: Format) -> tuple[list[str], list[Unit]]:
+    """All lines of the page, and every block that could hold a highlight."""
+    lines: list[str] = []
+    starts: dict[int, int] = {}
+    for block in page.walk():
+        starts[id(block)] = len(lines)
+        lines.extend(block.lines)
+    units: list[Unit] = []
+    child_re = _OUR_CHILD[fmt]
+    for block in page.walk():
+        if block.kind not in _HIGHLIGHT_KINDS or child_re.match(block.content):
+            continue
+        start = starts[id(block)]
+        unit_lines = list(block.lines)
+        ours = 0
+        for child in block.children:
+            if not child_re.match(child.content) or child.children:
+                break
+            unit_lines.extend(child.lines)
+            ours += 1
+        kept = _strip_blank_tail(unit_lines)
+        subtree = sum(len(b.lines) for b in block.walk())
+        own = unit_lines[:kept]
+        id_lines = tuple(line for line in own[1 : len(block.lines)] if ID_LINE.match(line))
+        units.append(
+            Unit(
+                block=block,
+                start=start,
+                end=start + kept,
+                subtree_end=start + subtree,
+                # Compared without `id::` lines: a reference made in Logseq is not an edit.
+                text=_norm("".join(line for line in own if line not in id_lines)),
+                has_user_children=len(block.children) > ours,
+                id_lines=id_lines,
+            )
+        )
+    return lines, units
+
+
+def _location_key(text: str, fmt: Format) -> str | None:
+    page = parse(fmt, text)
+    for block in page.walk():
+        if block.kind in _HIGHLIGHT_KINDS:
+            location = block.location()
+            return None if location is None else location.text.replace("\u00a0", " ")
+    return None
+
+
+def _text_key(content: str) -> str:
+    """The start of a highlight's words, whatever the template, escaping and spacing."""
+    first = content.split("\n**Tags**")[0]
+    first = _LINK_TAIL.sub("", first)
+    first = _ESCAPE.sub(r"\1", first)
+    first = first.lstrip("> ").replace("\u00a0", " ")
+    return _SPACE.sub(" ", first).strip().casefold()[:80]
+
+
+def _content_of(text: str, fmt: Format) -> str:
+    page = parse(fmt, text)
+    for block in page.walk():
+        if block.kind in _HIGHLIGHT_KINDS:
+            return block.content
+    return text
+
+
+class Matcher:
+    """Finds each highlight's unit in theirs, each unit used at most once."""
+
+    def __init__(self, units: list[Unit], fmt: Format) -> None:
+        self.fmt = fmt
+        self.units = units
+        self.used: set[int] = set()
+        self._by_text: dict[str, list[int]] = {}
+        self._by_location: dict[str, list[int]] = {}
+        self._by_words: dict[str, list[int]] = {}
+        self._by_id: dict[str, list[int]] = {}
+        for index, unit in enumerate(units):
+            self._by_text.setdefault(unit.text, []).append(index)
+            location = unit.block.location()
+            if location is not None:
+                key = location.text.replace("\u00a0", " ")
+                self._by_location.setdefault(key, []).append(index)
+            words = _text_key(unit.block.content)
+            if len(words) >= 12:
+                self._by_words.setdefault(words, []).append(index)
+            for block_id in (unit.block.block_id(), unit.block.logseq_id()):
+                if block_id:
+                    self._by_id.setdefault(block_id, []).append(index)
+
+    def _take(self, candidates: list[int] | None, *, unique: bool) -> Unit | None:
+        free = [i for i in candidates or [] if i not in self.used]
+        if not free or (unique and len(free) > 1):
+            return None
+        self.used.add(free[0])
+        return self.units[free[0]]
+
+    def exact(self, text: str) -> Unit | None:
+        return self._take(self._by_text.get(_norm(text)), unique=False)
+
+    def fuzzy(self, reference: str, block_id: str | None) -> Unit | None:
+        """By stable id, then location link, then the start of the words (each unambiguous)."""
+        if block_id:
+            found = self._take(self._by_id.get(block_id), unique=True)
+            if found is not None:
+                return found
+        location = _location_key(reference, self.fmt)
+        if location is not None:
+            found = self._take(self._by_location.get(location), unique=True)
+            if found is not None:
+                return found
+        words = _text_key(_content_of(reference, self.fmt))
+        if len(words) >= 12:
+            return self._take(self._by_words.get(words), unique=True)
+        return None
+
+
+# --- metadata --------------------------------------------------------------------------------
+
+_LOGSEQ_PROPERTY = re.compile(r"^([A-Za-z0-9_-]+):: ")
+_OBSIDIAN_META = re.compile(r"^- ([A-Za-z][A-Za-z ]*): ")
+_OBSIDIAN_TITLE = re.compile(r"^# ")
+_COVER = re.compile(r"^!\[(?:rw-book-cover)?\]\(")
+
+
+def _head_key(line: str, fmt: Format) -> str | None:
+    if fmt == "logseq":
+        match = _LOGSEQ_PROPERTY.match(line)
+        if match:
+            return match[1].lower()
+    else:
+        match = _OBSIDIAN_META.match(line)
+        if match:
+            return "meta:" + match[1].lower()
+        if _OBSIDIAN_TITLE.match(line):
+            return "title"
+    if _COVER.match(line):
+        return "cover"
+    return None
+
+
+def _keyed_lines(head: str, fmt: Format) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in head.split("\n"):
+        key = _head_key(line, fmt)
+        if key is not None and key not in out:
+            out[key] = line
+    return out
+
+
+def _merge_head(
+    lines: list[str], head_end: int, base_head: str, ours_head: str, fmt: Format
+) -> int:
+    """Update, in place, head lines the user left as syncd wrote them; returns lines changed."""
+    base = _keyed_lines(base_head, fmt)
+    ours = _keyed_lines(ours_head, fmt)
+    changed = 0
+    last_keyed = -1
+    seen: set[str] = set()
+    for index in range(head_end):
+        body = lines[index].rstrip("\n")
+        key = _head_key(body, fmt)
+        if key is None:
+            continue
+        last_keyed = index
+        seen.add(key)
+        if key in base and body == base[key] and ours.get(key) != body:
+            ending = lines[index][len(body) :]
+            lines[index] = (ours[key] + ending) if key in ours else ""
+            changed += 1
+    additions = [ours[k] for k in ours if k not in base and k not in seen]
+    if additions and last_keyed >= 0 and fmt == "logseq":
+        lines[last_keyed] = lines[last_keyed] + "".join(a + "\n" for a in additions)
+        changed += len(additions)
+    return changed
+
+
+# --- the merge -------------------------------------------------------------------------------
+
+
+def merge_page(
+    *,
+    fmt: Format,
+    theirs: str,
+    base_head: str | None,
+    blocks: dict[int, BlockRecord],
+    tombstones: frozenset[int],
+    ours: Ours,
+    append_section: Callable[[str, Sequence[int]], str],
+    on_upstream_delete: Literal["remove", "keep"] = "remove",
+    layout: Literal["append", "rewrite"] = "append",
+    resync_deleted: bool = False,
+) -> MergeResult:
+    """Merge `ours` into `theirs` per block; see the module docstring for the rules.
+
+    `append_section(text, ids)` returns `text` with a new section holding those highlights.
+    """
+    page = parse(fmt, theirs)
+    lines, units = find_units(page, fmt)
+    matcher = Matcher(units, fmt)
+    edits: dict[int, tuple[int, str]] = {}  # start line -> (end line, replacement)
+    inserts: dict[int, list[str]] = {}  # insert before line -> texts
+    new_blocks: dict[int, BlockRecord] = {}
+    new_tombstones = set(tombstones)
+    result = MergeResult(text=theirs, blocks=new_blocks, tombstones=frozenset())
+    found: dict[int, Unit] = {}
+
+    # 1. exact matches first, so a fuzzy match never steals a block that is someone's exact twin
+    for hid, record in blocks.items():
+        unit = matcher.exact(record.text)
+        if unit is not None:
+            found[hid] = unit
+    edited: set[int] = set()
+    for hid, record in blocks.items():
+        if hid in found:
+            continue
+        unit = matcher.fuzzy(record.text, ours.block_ids.get(hid))
+        if unit is not None:
+            found[hid] = unit
+            edited.add(hid)
+
+    for hid, record in blocks.items():
+        unit = found.get(hid)
+        upstream = ours.blocks.get(hid)
+        if unit is None:
+            if resync_deleted and upstream is not None:
+                continue  # re-added below as new
+            new_tombstones.add(hid)  # the user deleted it: stays deleted
+            continue
+        if hid in edited:
+            if upstream is not None and render_hash(upstream) != record.render:
+                result.conflicts.append(Conflict(hid, unit.text, upstream))
+            new_blocks[hid] = record  # still the base: the user's edit stays "theirs"
+            continue
+        if upstream is None:  # deleted or discarded upstream, block untouched here
+            if on_upstream_delete == "remove" and not unit.has_user_children:
+                edits[unit.start] = (unit.end, "")
+                result.removed += 1
+            else:
+                new_blocks[hid] = record
+            continue
+        if render_hash(upstream) != record.render:
+            edits[unit.start] = (unit.end, with_id_lines(_norm(upstream), unit.id_lines))
+            new_blocks[hid] = BlockRecord(_norm(upstream), render_hash(upstream))
+            result.replaced += 1
+        else:
+            new_blocks[hid] = record
+
+    # 2. highlights new to this page
+    fresh = [
+        hid
+        for hid in ours.order
+        if hid not in blocks and (hid not in new_tombstones or resync_deleted)
+    ]
+    if resync_deleted:
+        fresh += [hid for hid in ours.order if hid in blocks and hid not in found]
+        new_tombstones -= set(fresh)
+        fresh = [hid for hid in ours.order if hid in set(fresh)]
+    appended: list[int] = []
+    if layout == "rewrite":
+        for hid in fresh:
+            anchor = _anchor(hid, ours.order, found, edits)
+            if anchor is None:
+                appended.append(hid)
+                continue
+            inserts.setdefault(anchor, []).append(_norm(ours.blocks[hid]))
+            new_blocks[hid] = BlockRecord(_norm(ours.blocks[hid]), render_hash(ours.blocks[hid]))
+    else:
+        appended = fresh
+
+    # 3. metadata in the head (everything before the first highlight-like block)
+    head_end = min((u.start for u in units), default=len(lines))
+    if base_head is not None:
+        result.metadata_updated = _merge_head(lines, head_end, base_head, ours.head, fmt)
+
+    # 4. splice, bottom up, keeping theirs' final-newline convention
+    for start in sorted(set(edits) | set(inserts), reverse=True):
+        if start in edits:
+            end, replacement = edits[start]
+            lines[start:end] = [replacement] if replacement else []
+        if start in inserts:
+            lines[start:start] = inserts[start]
+    text = "".join(lines)
+    if theirs and not theirs.endswith("\n"):
+        text = text.rstrip("\n")
+    if appended:
+        text = append_section(text, appended)
+        for hid in appended:
+            new_blocks[hid] = BlockRecord(_norm(ours.blocks[hid]), render_hash(ours.blocks[hid]))
+    result.text = text
+    result.added = tuple(fresh)
+    result.tombstones = frozenset(new_tombstones)
+    return result
+
+
+def _anchor(
+    hid: int, order: Sequence[int], found: dict[int, Unit], edits: dict[int, tuple[int, str]]
+) -> int | None:
+    """The line before which a new highlight goes to keep reading order, if one can be found."""
+    position = order.index(hid)
+    for previous in reversed(order[:position]):
+        unit = found.get(previous)
+        if unit is not None:
+            return unit.subtree_end
+    for following in order[position + 1 :]:
+        unit = found.get(following)
+        if unit is not None:
+            return unit.start
+    return None
+
+
+def adopt_blocks(*, fmt: Format, theirs: str, ours: Ours) -> tuple[dict[int, BlockRecord], int]:
+    """For a file syncd did not write (e.g. by Readwise's own plugin): the highlights found in it,
+    each recorded with the file's own block text as base and syncd's render as its upstream
+    state, so nothing is rewritten until Readwise changes it. Returns (records, found count)."""
+    page = parse(fmt, theirs)
+    _lines, units = find_units(page, fmt)
+    matcher = Matcher(units, fmt)
+    records: dict[int, BlockRecord] = {}
+    pending: list[int] = []
+    for hid in ours.order:
+        unit = matcher.exact(ours.blocks[hid])
+        if unit is None:
+            pending.append(hid)
+        else:
+            records[hid] = BlockRecord(unit.text, render_hash(ours.blocks[hid]))
+    for hid in pending:
+        unit = matcher.fuzzy(ours.blocks[hid], ours.block_ids.get(hid))
+        if unit is not None:
+            records[hid] = BlockRecord(unit.text, render_hash(ours.blocks[hid]))
+    return records, len(records)
