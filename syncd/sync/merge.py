@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from syncd.notes.blockids import ID_LINE, with_id_lines
-from syncd.notes.page import Block, Page
+from syncd.notes.page import Block, Page, split_lines
 from syncd.notes.parse_logseq import parse_logseq
 from syncd.notes.parse_obsidian import parse_obsidian
 
@@ -89,6 +89,10 @@ _OUR_CHILD = {
     "obsidian": re.compile(r"^(?:Tags|Note):"),
 }
 _HIGHLIGHT_KINDS = {"bullet", "list_item"}
+_SECTION_HEADER = re.compile(
+    r"^(?:#{1,6} (?:Highlights|New highlights added)|- (?:Highlights first synced by|"
+    r"New highlights added))"
+)
 
 
 _SPACE = re.compile(r"\s+")
@@ -117,6 +121,12 @@ class Unit:
     id_lines: tuple[str, ...] = ()  # Logseq `id::` lines (Logseq adds them for block references)
 
 
+def _without_ids(text: str) -> str:
+    if "id:: " not in text:
+        return text
+    return "".join(line for line in split_lines(text) if not ID_LINE.match(line))
+
+
 def _norm(text: str) -> str:
     text = text.rstrip("\n")
     return text + "\n" if text else ""
@@ -131,8 +141,11 @@ def find_units(page: Page, fmt: Format) -> tuple[list[str], list[Unit]]:
         lines.extend(block.lines)
     units: list[Unit] = []
     child_re = _OUR_CHILD[fmt]
+    metadata = _metadata_items(page) if fmt == "obsidian" else set()
     for block in page.walk():
         if block.kind not in _HIGHLIGHT_KINDS or child_re.match(block.content):
+            continue
+        if id(block) in metadata:
             continue
         start = starts[id(block)]
         unit_lines = list(block.lines)
@@ -159,6 +172,25 @@ def find_units(page: Page, fmt: Format) -> tuple[list[str], list[Unit]]:
             )
         )
     return lines, units
+
+
+def _metadata_items(page: Page) -> set[int]:
+    """Obsidian: the list items under `## Metadata` (page metadata, not highlights)."""
+    out: set[int] = set()
+    for block in page.walk():
+        if block.kind == "heading" and block.content.strip().lower() == "## metadata":
+            out.update(id(b) for child in block.children for b in child.walk())
+    return out
+
+
+def head_end(page: Page, lines: list[str], units: list[Unit]) -> int:
+    """Where the page head (title, properties, metadata) ends: at the first section header or
+    the first highlight, whichever comes first."""
+    end = min((u.start for u in units), default=len(lines))
+    for index, line in enumerate(lines[:end]):
+        if _SECTION_HEADER.match(line):
+            return index
+    return end
 
 
 def _location_key(text: str, fmt: Format) -> str | None:
@@ -219,7 +251,7 @@ class Matcher:
         return self.units[free[0]]
 
     def exact(self, text: str) -> Unit | None:
-        return self._take(self._by_text.get(_norm(text)), unique=False)
+        return self._take(self._by_text.get(_norm(_without_ids(text))), unique=False)
 
     def fuzzy(self, reference: str, block_id: str | None) -> Unit | None:
         """By stable id, then location link, then the start of the words (each unambiguous)."""
@@ -392,9 +424,9 @@ def merge_page(
         appended = fresh
 
     # 3. metadata in the head (everything before the first highlight-like block)
-    head_end = min((u.start for u in units), default=len(lines))
     if base_head is not None:
-        result.metadata_updated = _merge_head(lines, head_end, base_head, ours.head, fmt)
+        end = head_end(page, lines, units)
+        result.metadata_updated = _merge_head(lines, end, base_head, ours.head, fmt)
 
     # 4. splice, bottom up, keeping theirs' final-newline convention
     for start in sorted(set(edits) | set(inserts), reverse=True):

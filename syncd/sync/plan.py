@@ -145,8 +145,9 @@ class PlanContext:
 def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -> Planned:
     policy = ctx.policy
     live = book.live_highlights()
+    restoring: PageRow | None = None
     if page is not None and book.id in ctx.resync and page.status == PAGE_DELETED_BY_USER:
-        page = None  # restore: plan it as a new page again
+        restoring, page = page, None  # restore: plan it as a new page again, at its old path
     if policy.categories is not None and book.category not in policy.categories and page is None:
         row = PageRow(policy.name, book.id, "", "", PAGE_FILTERED, False, (), None, None, rev)
         return Planned(book.id, "skip", "category not selected", "", None, row, 0)
@@ -155,12 +156,12 @@ def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -
         if book.is_deleted or not live:
             row = PageRow(policy.name, book.id, "", "", PAGE_EMPTY, False, (), None, None, rev)
             return Planned(book.id, "skip", "no live highlights", "", None, row, 0)
-        return _new_page(book, rev, ctx)
+        return _new_page(book, rev, ctx, restoring)
 
     if page.status == PAGE_DELETED_UPSTREAM and not book.is_deleted and live:
         page = replace(page, status=PAGE_LIVE)  # the book came back in Readwise
     if page.status == PAGE_DELETED_BY_USER and policy.resync_deleted and live:
-        return _new_page(book, rev, ctx)
+        return _new_page(book, rev, ctx, page)
     if page.status in (PAGE_DELETED_BY_USER, PAGE_DELETED_UPSTREAM):
         reason = page.status.replace("_", " ")
         return Planned(book.id, "skip", reason, page.path, None, replace(page, rendered_rev=rev), 0)
@@ -173,7 +174,7 @@ def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -
             current = ctx.read_file(moved_to)
     if current is None:
         if policy.resync_deleted and live:
-            return _new_page(book, rev, ctx)
+            return _new_page(book, rev, ctx, page)
         row = replace(page, status=PAGE_DELETED_BY_USER, rendered_rev=rev)
         return Planned(
             book.id, "skip", "deleted by the user; not recreated", page.path, None, row, 0
@@ -199,11 +200,40 @@ def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -
     return _merge(book, rev, page, new_ids, current, ctx)
 
 
-def _new_page(book: Book, rev: int, ctx: PlanContext) -> Planned:
+def _new_page(book: Book, rev: int, ctx: PlanContext, previous: PageRow | None = None) -> Planned:
+    """A page for a book this target has none of (or one the user deleted and wants back:
+    `previous`, whose path is used again when it is free)."""
     policy, adapter = ctx.policy, ctx.adapter
     live = book.live_highlights()
     folder = adapter.folder_for(book)
     first = (Section("first", ctx.now, tuple(h.id for h in live)),)
+    if previous is not None and previous.path and ctx.read_file(previous.path) is None:
+        parts = adapter.render_parts(book, first, previous.page_title)
+        row = PageRow(
+            policy.name,
+            book.id,
+            previous.path,
+            previous.page_title,
+            PAGE_LIVE,
+            False,
+            first,
+            parts.text,
+            text_hash(parts.text),
+            rev,
+            _records(parts),
+            frozenset(),
+            parts.head,
+        )
+        return Planned(
+            book.id,
+            "create",
+            "restored at the user's request",
+            previous.path,
+            parts.text,
+            row,
+            len(live),
+            blocks_affected=len(live),
+        )
     if ctx.find_existing is not None:
         desired = (folder / adapter.file_name(adapter.page_title(book))).as_posix()
         existing = ctx.find_existing(book, desired)
