@@ -248,10 +248,13 @@ def _print_plan(summary: PassSummary) -> None:
         for planned in target.plan:
             if planned.action == "skip" and planned.reason == "unchanged":
                 continue
-            detail = f"{planned.reason}"
+            detail = planned.reason
+            if planned.blocks_affected:
+                detail += f"; {planned.blocks_affected} blocks affected"
             if planned.highlights_added:
-                detail += f", {planned.highlights_added} highlights"
-            print(f"{planned.action:8} {target.name}: {planned.path or '-'} ({detail})")
+                detail += f", {planned.highlights_added} highlights added"
+            action = "conflict" if planned.conflicts else planned.action
+            print(f"{action:8} {target.name}: {planned.path or '-'} ({detail})")
 
 
 def _record_runs(store: StateStore, summary: PassSummary, started_at: str) -> None:
