@@ -46,6 +46,7 @@ def build_targets(cfg: Config) -> list[TargetRuntime]:
                 adapter=make_adapter(target),
                 read_file=files.read,
                 write_file=files.write,
+                write_batch=files.write_batch,
                 cleanup_temp=files.cleanup_temp,
                 list_files=functools.partial(files.list_markdown, _content_folder(target)),
             )

@@ -119,6 +119,7 @@ class Harness:
             adapter=self.adapter,
             read_file=self.files.read,
             write_file=self.files.write,
+            write_batch=self.files.write_batch,
             cleanup_temp=self.files.cleanup_temp,
             list_files=functools.partial(self.files.list_markdown, folder),
         )

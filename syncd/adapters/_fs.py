@@ -7,15 +7,20 @@ syncd writes goes through `resolve_inside`, and every write through `atomic_writ
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import functools
 import itertools
 import os
 import re
 import secrets
 import stat
+import sys
 import unicodedata
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import cast
 
 from syncd.errors import UnsafePathError, VaultError
 
@@ -294,14 +299,21 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, text: str, *, vault_root: Path) -> None:
-    """Replace `path` (absolute under the vault, or relative to it) with `text`, atomically.
+@dataclass(frozen=True, slots=True)
+class StagedWrite:
+    """A temp file holding the new text, beside the file it will replace."""
 
-    Temp file `.syncd-<hex>.tmp` in the same folder, fsync, os.replace, fsync the folder. Missing
-    folders are created inside the vault. A symlink at `path` that stays inside the vault is
-    written through (the link is kept); one that leaves it is refused. An existing file keeps its
-    permission bits; a new one gets the user's umask. On any error the temp file is removed and
-    the old content stays; ENOSPC/EROFS/EACCES/EPERM/EDQUOT become VaultError.
+    target: Path  # where the text goes (resolved, inside the vault)
+    temp: Path
+
+
+def stage_write(path: Path, text: str, *, vault_root: Path, fsync: bool = True) -> StagedWrite:
+    """First half of an atomic write: the text in a dot-named temp file in the target's folder.
+
+    Missing folders are created inside the vault. A symlink at `path` that stays inside the vault
+    is written through (the link is kept); one that leaves it is refused. An existing file keeps
+    its permission bits; a new one gets the user's umask. `fsync=False` leaves durability to
+    `make_durable` over a whole batch. On error nothing is left behind.
     """
     data = text.encode("utf-8")  # before touching the disk: lone surrogates fail here
     relative = _relative_to_vault(path, vault_root)
@@ -311,7 +323,6 @@ def atomic_write(path: Path, text: str, *, vault_root: Path) -> None:
     # Write where the path really leads (checked above to stay inside the vault), so a user's
     # symlink to another note in the vault is kept rather than replaced by a file.
     target = resolve_inside(vault_root, relative).resolve()
-    folder = target.parent
     try:
         existing = target.stat()
     except FileNotFoundError:
@@ -325,16 +336,17 @@ def atomic_write(path: Path, text: str, *, vault_root: Path) -> None:
 
     temp: Path | None = None
     try:
-        fd, temp = _open_temp(folder)
+        fd, temp = _open_temp(target.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             if existing_mode is not None:
                 os.fchmod(handle.fileno(), existing_mode)
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
+            if fsync:
+                os.fsync(handle.fileno())
+        staged = StagedWrite(target=target, temp=temp)
         temp = None
-        _fsync_folder(folder)
+        return staged
     except OSError as exc:
         if exc.errno in _VAULT_ERRNOS:
             raise _vault_error(target, "write", exc) from exc
@@ -342,6 +354,90 @@ def atomic_write(path: Path, text: str, *, vault_root: Path) -> None:
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
+
+
+def make_durable(staged: Collection[StagedWrite]) -> None:
+    """Flush a batch of staged temp files to disk before any of them is renamed into place.
+
+    One syncfs(2) per file system (Linux) costs about what one fsync does, instead of one per file
+    (the difference between ~0.6 s and several seconds for a few thousand notes); elsewhere each
+    temp file is fsynced.
+    """
+    if not staged:
+        return
+    syncfs = _syncfs()
+    if syncfs is None:
+        for item in staged:
+            fd = os.open(item.temp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return
+    devices: dict[int, Path] = {}
+    for item in staged:
+        devices.setdefault(item.temp.stat().st_dev, item.temp.parent)
+    for folder in devices.values():
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if syncfs(fd) != 0:
+                error = ctypes.get_errno()
+                raise _vault_error(folder, "flush", OSError(error, os.strerror(error)))
+        finally:
+            os.close(fd)
+
+
+def commit_staged(item: StagedWrite) -> None:
+    """Second half: rename the (durable) temp file over the target."""
+    try:
+        os.replace(item.temp, item.target)
+    except OSError as exc:
+        item.temp.unlink(missing_ok=True)
+        if exc.errno in _VAULT_ERRNOS:
+            raise _vault_error(item.target, "write", exc) from exc
+        raise
+
+
+def discard_staged(item: StagedWrite) -> None:
+    item.temp.unlink(missing_ok=True)
+
+
+def fsync_folders(folders: Collection[Path]) -> None:
+    """Make renames durable: fsync each folder once, after all its renames."""
+    for folder in folders:
+        _fsync_folder(folder)
+
+
+def atomic_write(path: Path, text: str, *, vault_root: Path) -> None:
+    """Replace `path` (absolute under the vault, or relative to it) with `text`, atomically.
+
+    Temp file `.syncd-<hex>.tmp` in the same folder, fsync, os.replace, fsync the folder (see
+    `stage_write` for folders, symlinks and modes). On any error the temp file is removed and the
+    old content stays; ENOSPC/EROFS/EACCES/EPERM/EDQUOT become VaultError.
+    """
+    staged = stage_write(path, text, vault_root=vault_root, fsync=True)
+    commit_staged(staged)
+    try:
+        _fsync_folder(staged.target.parent)
+    except OSError as exc:
+        if exc.errno in _VAULT_ERRNOS:
+            raise _vault_error(staged.target, "write", exc) from exc
+        raise
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs(2), where there is one (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return cast(Callable[[int], int], function)
 
 
 def cleanup_temp_files(folder: Path, *, recursive: bool = False) -> int:

@@ -6,7 +6,18 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from syncd.adapters._fs import atomic_write, cleanup_temp_files, read_text_if_exists, resolve_inside
+from syncd.adapters._fs import (
+    StagedWrite,
+    atomic_write,
+    cleanup_temp_files,
+    commit_staged,
+    discard_staged,
+    fsync_folders,
+    make_durable,
+    read_text_if_exists,
+    resolve_inside,
+    stage_write,
+)
 from syncd.errors import FileChangedError
 from syncd.sync.state import text_hash
 
@@ -27,6 +38,49 @@ class VaultFiles:
         if current_hash != expected_hash:
             raise FileChangedError(f"{relative} changed since it was read; planning it again")
         atomic_write(path, text, vault_root=self.root)
+
+    def write_batch(self, items: Sequence[tuple[str, str, str | None]]) -> list[Exception | None]:
+        """Write many files atomically: stage every temp file, make them all durable at once,
+        then re-check each target (the user may have saved it) and rename it into place, then
+        fsync each folder once. Per item: None when written, else the error."""
+        results: list[Exception | None] = [None] * len(items)
+        staged: list[tuple[int, StagedWrite, str | None]] = []
+        for index, (relative, text, expected_hash) in enumerate(items):
+            try:
+                path = resolve_inside(self.root, relative)
+                staged.append(
+                    (
+                        index,
+                        stage_write(path, text, vault_root=self.root, fsync=False),
+                        expected_hash,
+                    )
+                )
+            except Exception as exc:  # one bad file must not stop the batch
+                results[index] = exc
+        try:
+            make_durable([item for _, item, _ in staged])
+        except Exception as exc:
+            for index, item, _ in staged:
+                discard_staged(item)
+                results[index] = exc
+            return results
+        folders: set[Path] = set()
+        for index, item, expected_hash in staged:
+            try:
+                current = read_text_if_exists(item.target)
+                if (None if current is None else text_hash(current)) != expected_hash:
+                    discard_staged(item)
+                    results[index] = FileChangedError(
+                        f"{items[index][0]} changed since it was read; planning it again"
+                    )
+                    continue
+                commit_staged(item)
+                folders.add(item.target.parent)
+            except Exception as exc:
+                discard_staged(item)
+                results[index] = exc
+        fsync_folders(folders)
+        return results
 
     def list_markdown(self, folder: str = "") -> list[str]:
         """Every .md file under `folder` (relative paths), skipping dot folders and Logseq's

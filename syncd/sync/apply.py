@@ -9,16 +9,14 @@ no pass ever mistakes its own half-finished write for a user edit (which would a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from syncd.sync.plan import Planned
 from syncd.sync.state import PageRow, StateStore, text_hash
 
 WriteFile = Callable[[str, str, str | None], None]  # (relative path, text, expected hash)
+# many (relative path, text, expected hash) at once -> per item None or the error
+WriteBatch = Callable[[Sequence[tuple[str, str, str | None]]], list[Exception | None]]
 ReadFile = Callable[[str], str | None]
-
-# fsync dominates the cost of a write; a few threads let the file system batch them.
-_WRITERS = 8
 
 
 def recover_intents(store: StateStore, target: str, read_file: ReadFile) -> tuple[int, int]:
@@ -41,7 +39,7 @@ def recover_intents(store: StateStore, target: str, read_file: ReadFile) -> tupl
 def apply_batch(
     store: StateStore,
     batch: Sequence[Planned],
-    write_file: WriteFile,
+    write_batch: WriteBatch,
     *,
     on_written: Callable[[Planned], None] | None = None,
 ) -> list[tuple[Planned, Exception]]:
@@ -54,19 +52,29 @@ def apply_batch(
     failed: list[tuple[Planned, Exception]] = []
     if writes:
         store.record_intents([p.page for p in writes])
-        with ThreadPoolExecutor(max_workers=min(_WRITERS, len(writes))) as pool:
-            futures = [
-                pool.submit(write_file, p.path, p.text or "", p.expected_hash) for p in writes
-            ]
-            for planned, future in zip(writes, futures, strict=True):
-                error = future.exception()
-                if error is None:
-                    if on_written is not None:
-                        on_written(planned)
-                elif isinstance(error, Exception):
-                    failed.append((planned, error))
-                else:
-                    raise error
+        results = write_batch([(p.path, p.text or "", p.expected_hash) for p in writes])
+        for planned, error in zip(writes, results, strict=True):
+            if error is None:
+                if on_written is not None:
+                    on_written(planned)
+            else:
+                failed.append((planned, error))
     failed_ids = {p.book_id for p, _ in failed}
     store.save_pages([p.page for p in batch if p.book_id not in failed_ids])
     return failed
+
+
+def one_by_one(write_file: WriteFile) -> WriteBatch:
+    """A batch writer from a single-file writer (for runtimes without a batch writer)."""
+
+    def write(items: Sequence[tuple[str, str, str | None]]) -> list[Exception | None]:
+        results: list[Exception | None] = []
+        for path, text, expected in items:
+            try:
+                write_file(path, text, expected)
+                results.append(None)
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    return write

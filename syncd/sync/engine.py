@@ -17,7 +17,14 @@ import structlog
 
 from syncd.adapters.base import Adapter
 from syncd.errors import FileChangedError, SafetyStop, VaultError
-from syncd.sync.apply import ReadFile, WriteFile, apply_batch, recover_intents
+from syncd.sync.apply import (
+    ReadFile,
+    WriteBatch,
+    WriteFile,
+    apply_batch,
+    one_by_one,
+    recover_intents,
+)
 from syncd.sync.locate import VaultIndex
 from syncd.sync.plan import FolderNames, PlanContext, Planned, TargetPolicy, plan_book
 from syncd.sync.pull import ExportSource, PullResult, pull
@@ -37,6 +44,10 @@ class TargetRuntime:
     write_file: WriteFile
     cleanup_temp: Callable[[Sequence[str]], int]  # folders (relative) -> temp files removed
     list_files: Callable[[], Iterable[str]] = tuple  # the target's .md files (relative paths)
+    write_batch: WriteBatch | None = None  # many files at once (one flush); else one by one
+
+    def batch_writer(self) -> WriteBatch:
+        return self.write_batch if self.write_batch is not None else one_by_one(self.write_file)
 
 
 @dataclass(slots=True)
@@ -237,7 +248,10 @@ def _sync_target(
         batch = _plan_batch(store, ctx, due[start : start + BATCH_BOOKS])
         if apply:
             failures = apply_batch(
-                store, batch, runtime.write_file, on_written=lambda p: _log_written(policy.name, p)
+                store,
+                batch,
+                runtime.batch_writer(),
+                on_written=lambda p: _log_written(policy.name, p),
             )
             changed = [p for p, error in failures if isinstance(error, FileChangedError)]
             if changed:
@@ -248,7 +262,7 @@ def _sync_target(
                 failures += apply_batch(
                     store,
                     retry,
-                    runtime.write_file,
+                    runtime.batch_writer(),
                     on_written=lambda p: _log_written(policy.name, p),
                 )
                 batch = [p for p in batch if p.book_id not in {c.book_id for c in changed}] + retry

@@ -263,19 +263,20 @@ def test_a_pass_with_nothing_to_change_writes_nothing(tmp_path: Path, fmt: Fmt) 
 def test_a_save_between_plan_and_write_is_planned_again(tmp_path: Path, fmt: Fmt) -> None:
     h, ids = _setup(tmp_path, fmt)
     target = h.path(1)
-    real_write = h.files.write
+    real_write_batch = h.files.write_batch
     saved = {"done": False}
 
-    def typing_user(relative: str, text: str, expected: str | None) -> None:
-        if not saved["done"] and (h.vault / relative) == target:
-            saved["done"] = True  # the user saves just before syncd replaces the file
-            target.write_text(
-                target.read_text(encoding="utf-8") + _user_line(fmt, "typed just now"),
-                encoding="utf-8",
-            )
-        real_write(relative, text, expected)
+    def typing_user(items: list[tuple[str, str, str | None]]) -> list[Exception | None]:
+        for relative, _text, _expected in items:
+            if not saved["done"] and (h.vault / relative) == target:
+                saved["done"] = True  # the user saves just before syncd replaces the file
+                target.write_text(
+                    target.read_text(encoding="utf-8") + _user_line(fmt, "typed just now"),
+                    encoding="utf-8",
+                )
+        return real_write_batch(items)
 
-    h.files.write = typing_user  # type: ignore[method-assign]
+    h.files.write_batch = typing_user  # type: ignore[method-assign]
     h.source.edit(ids[0], text="Alpha highlight, corrected meanwhile")
     h.sync()
     text = target.read_text(encoding="utf-8")
