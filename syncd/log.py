@@ -55,8 +55,13 @@ def redact_text(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
-    text = _AUTHORIZATION_VALUE.sub(lambda match: match.group(1) + REDACTED, text)
-    return _TOKEN_SCHEME_VALUE.sub(lambda match: match.group(1) + REDACTED, text)
+    # Cheap substring tests first: these regexes would otherwise run on every logged string.
+    lowered = text.lower()
+    if "authorization" in lowered:
+        text = _AUTHORIZATION_VALUE.sub(lambda match: match.group(1) + REDACTED, text)
+    if "token" in lowered:
+        text = _TOKEN_SCHEME_VALUE.sub(lambda match: match.group(1) + REDACTED, text)
+    return text
 
 
 def _redact_value(value: object) -> object:

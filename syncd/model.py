@@ -29,6 +29,12 @@ def parse_timestamp(value: object, *, where: str = "timestamp") -> datetime | No
         return None
     if not isinstance(value, str):
         raise ApiDataError(f"{where}: expected an ISO 8601 string, got {type(value).__name__}")
+    if len(value) in (20, 24, 27) and value[-1] == "Z" and value[10] == "T":
+        # The export's own forms (no, 3 or 6 fraction digits): the C parser is ~10x faster.
+        try:
+            return datetime.fromisoformat(value).astimezone(UTC)
+        except ValueError:
+            pass  # fall through to the full parser and its error message
     match = _TIMESTAMP.match(value.strip())
     if match is None:
         raise ApiDataError(f"{where}: not an ISO 8601 timestamp: {value[:40]!r}")

@@ -196,6 +196,8 @@ def environment() -> jinja2.Environment:
         autoescape=False,
         keep_trailing_newline=True,
         undefined=jinja2.ChainableUndefined,
+        # Templates ship with the package and never change while syncd runs: no stat per render.
+        auto_reload=False,
     )
     env.filters.update(
         date=date_filter,
@@ -207,8 +209,13 @@ def environment() -> jinja2.Environment:
     return env
 
 
+@functools.cache
+def _template(name: str) -> jinja2.Template:
+    return environment().get_template(name)
+
+
 def render(template: str, context: Mapping[str, Any]) -> str:
-    return environment().get_template(template).render(context)
+    return _template(template).render(context)
 
 
 # --- context -------------------------------------------------------------------------------
