@@ -21,6 +21,15 @@ ReadFile = Callable[[str], str | None]
 _LOGSEQ_TITLE = re.compile(r"^title::[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 _FRONT_TITLE = re.compile(r"\A---\n(?:.*\n)*?title:[ \t]*(.+?)[ \t]*\n(?:.*\n)*?---", re.MULTILINE)
 _H1 = re.compile(r"^#[ \t]+(.+?)[ \t]*$", re.MULTILINE)
+# The document's own title where the page title is a custom one (`Readwise/{{title}}`,
+# `Document/{{title}}`, `{{title}} by {{author}} Highlights`): Logseq `full-title::`, old
+# `- Full Title::` blocks, Obsidian `- Full Title:` metadata, a callout's `>Title::` field.
+_FULL_TITLE = re.compile(
+    r'^(?:full-title::|(?:- |#{1,6} )?Full Title::?|>[ \t]*Title::)[ \t]*"?(.+?)"?[ \t]*$',
+    re.MULTILINE,
+)
+# Readwise's companion pages hold a document's full text, not its highlights.
+_FULL_DOCUMENT_FOLDER = "Full Document Contents/"
 _DROPPED = re.compile(r"[\s:?\"*<>|#^\[\]/\\]+")
 
 
@@ -41,7 +50,7 @@ def page_titles(path: str, text: str) -> set[str]:
     """Every title a page may be known by: title property, front matter, H1, file name."""
     head = text[:4000]
     keys = {title_key(_stem(path))}
-    for pattern in (_LOGSEQ_TITLE, _FRONT_TITLE, _H1):
+    for pattern in (_LOGSEQ_TITLE, _FRONT_TITLE, _H1, _FULL_TITLE):
         match = pattern.search(head)
         if match:
             keys.add(title_key(match[1]))
@@ -65,7 +74,7 @@ class VaultIndex:
         if self._texts is None:
             self._texts = {}
             for path in self._list_files():
-                if path in self._owned:
+                if path in self._owned or _FULL_DOCUMENT_FOLDER in f"/{path}":
                     continue
                 text = self._read(path)
                 if text is None:

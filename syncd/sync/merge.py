@@ -89,6 +89,9 @@ _OUR_CHILD = {
     "obsidian": re.compile(r"^(?:Tags|Note):"),
 }
 _HIGHLIGHT_KINDS = {"bullet", "list_item"}
+_QUOTE = re.compile(r"^>(?![ \t]*\[!)")  # a blockquote, not a callout
+_QUOTE_MARKS = re.compile(r"^>[ \t]?", re.MULTILINE)
+_HEADING_MARK = re.compile(r"^#{1,6}[ \t]+")
 _SECTION_HEADER = re.compile(
     r"^(?:#{1,6} (?:Highlights|New highlights added)|- (?:Highlights first synced by|"
     r"New highlights added))"
@@ -143,7 +146,7 @@ def find_units(page: Page, fmt: Format) -> tuple[list[str], list[Unit]]:
     child_re = _OUR_CHILD[fmt]
     metadata = _metadata_items(page) if fmt == "obsidian" else set()
     for block in page.walk():
-        if block.kind not in _HIGHLIGHT_KINDS or child_re.match(block.content):
+        if not _highlight_like(block, fmt) or child_re.match(block.content):
             continue
         if id(block) in metadata:
             continue
@@ -172,6 +175,17 @@ def find_units(page: Page, fmt: Format) -> tuple[list[str], list[Unit]]:
             )
         )
     return lines, units
+
+
+def _highlight_like(block: Block, fmt: Format) -> bool:
+    """A block that may hold a highlight: a list item or Logseq block, and what other templates
+    use instead: a Logseq `### text` heading block (2020 Roam-style template) or an Obsidian
+    `> text` blockquote (entries separated by `---`)."""
+    if block.kind in _HIGHLIGHT_KINDS:
+        return True
+    if fmt == "logseq":
+        return block.kind == "heading"
+    return block.kind == "raw" and bool(_QUOTE.match(block.content))
 
 
 def _metadata_items(page: Page) -> set[int]:
@@ -207,6 +221,7 @@ def _text_key(content: str) -> str:
     first = content.split("\n**Tags**")[0]
     first = _LINK_TAIL.sub("", first)
     first = _ESCAPE.sub(r"\1", first)
+    first = _HEADING_MARK.sub("", _QUOTE_MARKS.sub("", first))
     first = first.lstrip("> ").replace("\u00a0", " ")
     return _SPACE.sub(" ", first).strip().casefold()[:80]
 
@@ -482,5 +497,8 @@ def adopt_blocks(*, fmt: Format, theirs: str, ours: Ours) -> tuple[dict[int, Blo
     for hid in pending:
         unit = matcher.fuzzy(ours.blocks[hid], ours.block_ids.get(hid))
         if unit is not None:
-            records[hid] = BlockRecord(unit.text, render_hash(ours.blocks[hid]))
+            # The block differs from syncd's render (another template, the user's nesting, a
+            # `^block-id`): its base is syncd's render, so it counts as the user's version from
+            # now on (an upstream edit is a conflict, never a rewrite in syncd's form).
+            records[hid] = BlockRecord(_norm(ours.blocks[hid]), render_hash(ours.blocks[hid]))
     return records, len(records)
