@@ -307,22 +307,36 @@ class StagedWrite:
     temp: Path
 
 
-def stage_write(path: Path, text: str, *, vault_root: Path, fsync: bool = True) -> StagedWrite:
+def stage_write(
+    path: Path | PurePosixPath,
+    text: str,
+    *,
+    vault_root: Path,
+    fsync: bool = True,
+    folders: dict[PurePosixPath, Path] | None = None,
+) -> StagedWrite:
     """First half of an atomic write: the text in a dot-named temp file in the target's folder.
 
     Missing folders are created inside the vault. A symlink at `path` that stays inside the vault
     is written through (the link is kept); one that leaves it is refused. An existing file keeps
     its permission bits; a new one gets the user's umask. `fsync=False` leaves durability to
-    `make_durable` over a whole batch. On error nothing is left behind.
+    `make_durable` over a whole batch. `folders` caches, across one batch, folders already
+    created and checked to resolve inside the vault. On error nothing is left behind.
     """
     data = text.encode("utf-8")  # before touching the disk: lone surrogates fail here
-    relative = _relative_to_vault(path, vault_root)
+    relative = _relative_to_vault(Path(path), vault_root)
     if not relative.name:
         raise _unsafe(path, vault_root, "it names the vault root, not a file")
-    _make_parents(vault_root, relative.parent)
-    # Write where the path really leads (checked above to stay inside the vault), so a user's
-    # symlink to another note in the vault is kept rather than replaced by a file.
-    target = resolve_inside(vault_root, relative).resolve()
+    if ".." in relative.parts:
+        raise _unsafe(path, vault_root, "it climbs out with '..'")
+    target = _cached_target(relative, folders)
+    if target is None:
+        _make_parents(vault_root, relative.parent)
+        # Write where the path really leads (checked above to stay inside the vault), so a
+        # user's symlink to another note in the vault is kept rather than replaced by a file.
+        target = resolve_inside(vault_root, relative).resolve()
+        if folders is not None and not _is_symlink(vault_root / relative):
+            folders[relative.parent] = target.parent
     try:
         existing = target.stat()
     except FileNotFoundError:
@@ -354,6 +368,24 @@ def stage_write(path: Path, text: str, *, vault_root: Path, fsync: bool = True) 
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
+
+
+def _is_symlink(path: Path) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _cached_target(
+    relative: PurePosixPath, folders: dict[PurePosixPath, Path] | None
+) -> Path | None:
+    """The target inside an already checked folder, unless the name itself is a symlink (then
+    the full check runs: a link may point anywhere)."""
+    if folders is None or relative.parent not in folders:
+        return None
+    target = folders[relative.parent] / relative.name
+    return None if _is_symlink(target) else target
 
 
 def make_durable(staged: Collection[StagedWrite]) -> None:

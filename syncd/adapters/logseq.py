@@ -37,10 +37,11 @@ from syncd.notes.dates import DEFAULT_JOURNAL_FORMAT, format_date_fns
 from syncd.notes.render import (
     DateStyle,
     document_context,
-    highlight_context,
+    highlight_variables,
     logseq_block,
     oneline,
     render,
+    render_each,
     section_highlights,
 )
 
@@ -143,9 +144,9 @@ class LogseqAdapter:
             page_title=page_title,
         )
         parts = [logseq_block(render("logseq_header.md.j2", context), 0)]
-        for highlight in highlights:
-            item = highlight_context(context, book, highlight, style=self.style)
-            block = render("logseq_highlight.md.j2", item)
+        items = [highlight_variables(book, h, style=self.style) for h in highlights]
+        rendered = render_each("logseq_highlight.md.j2", context, items)
+        for highlight, block in zip(highlights, rendered, strict=True):
             if self.block_ids:
                 line = f"\t  id:: {stable_block_id('logseq', highlight.id)}\n"
                 block = with_id_lines(block, [line])

@@ -33,9 +33,10 @@ from syncd.notes.dates import format_php_date
 from syncd.notes.render import (
     DateStyle,
     document_context,
-    highlight_context,
+    highlight_variables,
     oneline,
     render,
+    render_each,
     section_highlights,
 )
 
@@ -142,9 +143,9 @@ class ObsidianAdapter:
             page_title=page_title,
         )
         parts = [render("obsidian_header.md.j2", context)]
-        for highlight in highlights:
-            item = highlight_context(context, book, highlight, style=self.style)
-            block = render("obsidian_highlight.md.j2", item)
+        items = [highlight_variables(book, h, style=self.style) for h in highlights]
+        rendered = render_each("obsidian_highlight.md.j2", context, items)
+        for highlight, block in zip(highlights, rendered, strict=True):
             if self.block_ids:
                 block = _with_block_id(block, highlight.id)
             blocks[highlight.id] = block

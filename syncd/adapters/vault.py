@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from syncd.adapters._fs import (
     StagedWrite,
@@ -45,16 +45,17 @@ class VaultFiles:
         fsync each folder once. Per item: None when written, else the error."""
         results: list[Exception | None] = [None] * len(items)
         staged: list[tuple[int, StagedWrite, str | None]] = []
+        folders: dict[PurePosixPath, Path] = {}  # checked once per batch, not once per file
         for index, (relative, text, expected_hash) in enumerate(items):
             try:
-                path = resolve_inside(self.root, relative)
-                staged.append(
-                    (
-                        index,
-                        stage_write(path, text, vault_root=self.root, fsync=False),
-                        expected_hash,
-                    )
+                item = stage_write(
+                    PurePosixPath(relative),
+                    text,
+                    vault_root=self.root,
+                    fsync=False,
+                    folders=folders,
                 )
+                staged.append((index, item, expected_hash))
             except Exception as exc:  # one bad file must not stop the batch
                 results[index] = exc
         try:
@@ -64,7 +65,7 @@ class VaultFiles:
                 discard_staged(item)
                 results[index] = exc
             return results
-        folders: set[Path] = set()
+        touched: set[Path] = set()
         for index, item, expected_hash in staged:
             try:
                 current = read_text_if_exists(item.target)
@@ -75,11 +76,11 @@ class VaultFiles:
                     )
                     continue
                 commit_staged(item)
-                folders.add(item.target.parent)
+                touched.add(item.target.parent)
             except Exception as exc:
                 discard_staged(item)
                 results[index] = exc
-        fsync_folders(folders)
+        fsync_folders(touched)
         return results
 
     def list_markdown(self, folder: str = "") -> list[str]:

@@ -218,6 +218,51 @@ def render(template: str, context: Mapping[str, Any]) -> str:
     return _template(template).render(context)
 
 
+# Rendering a highlight template once per highlight costs a Jinja context each time (most of a
+# first pass); one render over the whole section, with a separator between highlights, gives the
+# same text per highlight in a fraction of the time.
+_SEPARATOR = "\x1e"  # ASCII record separator: never in Markdown a person writes
+_HIGHLIGHT_VARIABLES = (
+    "highlight_text",
+    "highlight_location",
+    "highlight_location_url",
+    "highlight_note",
+    "highlight_tags",
+    "highlight_id",
+    "highlight_date",
+)
+
+
+@functools.cache
+def _looped(name: str) -> jinja2.Template:
+    env = environment()
+    assert env.loader is not None
+    source, _filename, _uptodate = env.loader.get_source(env, name)
+    bindings = ", ".join(f"{var}=rw_item.{var}" for var in _HIGHLIGHT_VARIABLES)
+    return env.from_string(
+        "{% for rw_item in rw_items %}{% with "
+        + bindings
+        + " %}"
+        + source
+        + "{% endwith %}"
+        + _SEPARATOR
+        + "{% endfor %}"
+    )
+
+
+def render_each(
+    template: str, document: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """`render(template, {**document, **item})` for every item, in one template render."""
+    if not items:
+        return []
+    if not any(_SEPARATOR in str(value) for item in items for value in item.values()):
+        parts = _looped(template).render({**document, "rw_items": items}).split(_SEPARATOR)
+        if len(parts) == len(items) + 1:
+            return parts[:-1]
+    return [render(template, {**document, **item}) for item in items]
+
+
 # --- context -------------------------------------------------------------------------------
 
 
@@ -303,10 +348,14 @@ def highlight_context(
     document: Mapping[str, Any], book: Book, highlight: Highlight, *, style: DateStyle
 ) -> dict[str, Any]:
     """The document's variables plus this highlight's."""
+    return {**document, **highlight_variables(book, highlight, style=style)}
+
+
+def highlight_variables(book: Book, highlight: Highlight, *, style: DateStyle) -> dict[str, Any]:
+    """This highlight's own template variables."""
     label, url = highlight_location(book, highlight)
     stamp = highlight.highlighted_at
     return {
-        **document,
         "highlight_text": highlight.text,
         "highlight_location": label,
         "highlight_location_url": url,
