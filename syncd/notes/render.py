@@ -62,15 +62,34 @@ NBSP = "\u00a0"
 KINDLE_OPEN_URL = "https://readwise.io/to_kindle?action=open&asin={asin}&location={location}"
 
 
-@dataclass(frozen=True, slots=True)
 class RenderedDate:
-    """A moment that prints in the vault's date style but still works with `|date(...)`."""
+    """A moment that prints in the vault's date style but still works with `|date(...)`. The
+    text is made only when a template prints it (most highlight dates never are)."""
 
-    moment: datetime
-    text: str
+    __slots__ = ("_show", "_text", "moment")
+
+    def __init__(self, moment: datetime, show: Callable[[datetime], str]) -> None:
+        self.moment = moment
+        self._show = show
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self._show(self.moment)
+        return self._text
 
     def __str__(self) -> str:
         return self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RenderedDate) and (self.moment, self.text) == (
+            other.moment,
+            other.text,
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.moment)
 
 
 # --- filters -------------------------------------------------------------------------------
@@ -304,8 +323,7 @@ class DateStyle:
         return moment.astimezone(self.tz)
 
     def rendered(self, moment: datetime) -> RenderedDate:
-        local = self.local(moment)
-        return RenderedDate(local, self.show(local))
+        return RenderedDate(self.local(moment), self.show)
 
 
 def document_context(

@@ -1,5 +1,7 @@
 """Carry out planned writes crash-safely: intent (committed) -> atomic file write -> finalize.
 
+(New pages skip the intent: an unrecorded page of syncd's is adopted by the next pass.)
+
 A kill -9 between the steps leaves an intent; `recover_intents` at the start of the next pass
 compares the file on disk with it: the file already holds the intended text -> the write happened
 and the row is finalized; anything else -> the write never happened and the intent is dropped. So
@@ -33,6 +35,7 @@ def recover_intents(store: StateStore, target: str, read_file: ReadFile) -> tupl
         store.save_pages(finalized)
     if dropped:
         store.drop_intents(target, dropped)
+    store.drop_create_markers(target)
     return len(finalized), len(dropped)
 
 
@@ -51,7 +54,11 @@ def apply_batch(
     writes = [p for p in batch if p.text is not None]
     failed: list[tuple[Planned, Exception]] = []
     if writes:
-        store.record_intents([p.page for p in writes])
+        # A new page needs only a light marker (its folder gets temp-file cleanup): if the pass
+        # dies before recording it, the next pass finds the file where it would create it and
+        # adopts it (syncd's own text: nothing changes).
+        store.record_intents([p.page for p in writes if p.action != "create"])
+        store.record_create_markers([p.page for p in writes if p.action == "create"])
         results = write_batch([(p.path, p.text or "", p.expected_hash) for p in writes])
         for planned, error in zip(writes, results, strict=True):
             if error is None:

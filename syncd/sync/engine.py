@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import PurePosixPath
 from typing import Any
 
 import structlog
 
 from syncd.adapters.base import Adapter
 from syncd.errors import FileChangedError, SafetyStop, VaultError
+from syncd.model import Book
 from syncd.sync.apply import (
     ReadFile,
     WriteBatch,
@@ -161,12 +161,9 @@ def run_pass(
                 full=full,
                 on_page=pull_progress,
             )
-            for runtime in targets:
-                summaries.append(
-                    _sync_target(
-                        store, runtime, now=now(), apply=False, progress=progress, resync=resync
-                    )
-                )
+            summaries = _sync_targets(
+                store, targets, now=now(), apply=False, progress=progress, resync=resync
+            )
     else:
         with store.transaction():
             pulled = pull(
@@ -186,25 +183,22 @@ def run_pass(
             highlights=pulled.highlights_seen,
             full=pulled.full,
         )
-        for runtime in targets:
-            summaries.append(
-                _sync_target(
-                    store,
-                    runtime,
-                    now=now(),
-                    apply=True,
-                    progress=progress,
-                    should_stop=should_stop,
-                    force=force,
-                    resync=resync,
-                )
-            )
+        summaries = _sync_targets(
+            store,
+            targets,
+            now=now(),
+            apply=True,
+            progress=progress,
+            should_stop=should_stop,
+            force=force,
+            resync=resync,
+        )
     return PassSummary(pull=pulled, targets=summaries, elapsed=time.perf_counter() - started)
 
 
-def _sync_target(
+def _sync_targets(
     store: StateStore,
-    runtime: TargetRuntime,
+    runtimes: Sequence[TargetRuntime],
     *,
     now: datetime,
     apply: bool,
@@ -212,79 +206,117 @@ def _sync_target(
     should_stop: Callable[[], bool] | None = None,
     force: bool = False,
     resync: frozenset[int] = frozenset(),
-) -> TargetSummary:
-    started = time.perf_counter()
-    policy = runtime.policy
-    summary = TargetSummary(policy.name)
-    if apply:
-        owned_folders = sorted(
-            {str(PurePosixPath(p).parent) for p in store.page_paths(policy.name) if p}
-        )
-        runtime.cleanup_temp(owned_folders)
-        finalized, dropped = recover_intents(store, policy.name, runtime.read_file)
-        if finalized or dropped:
-            log.info("recovered.intents", target=policy.name, finalized=finalized, dropped=dropped)
-    if resync:
-        store.mark_due(policy.name, resync)
-    due = store.books_to_render(policy.name)
-    owned = store.page_paths(policy.name)
-    index = VaultIndex(runtime.list_files, runtime.read_file, owned)
-    ctx = PlanContext(
-        policy=policy,
-        adapter=runtime.adapter,
-        names=FolderNames(policy.vault, owned),
-        read_file=runtime.read_file,
-        now=now,
-        find_existing=index.find_existing,
-        find_moved=index.find_moved,
-        resync=resync,
-    )
-    if apply and not force:
-        _guard_removals(store, policy, due)
-    done = 0
+) -> list[TargetSummary]:
+    """Every target, batch by batch over the books due anywhere: each book is read from the
+    cache once per batch, whatever number of targets it goes to. Every target's safety checks
+    run before the first write."""
+    runs = [
+        _TargetRun(store, runtime, now=now, apply=apply, force=force, resync=resync)
+        for runtime in runtimes
+    ]
+    due = sorted(set().union(*(run.due for run in runs)))
     for start in range(0, len(due), BATCH_BOOKS):
         if should_stop is not None and should_stop():
-            raise PassStopped(f"stopped in target {policy.name!r} after {done} of {len(due)} books")
-        batch = _plan_batch(store, ctx, due[start : start + BATCH_BOOKS])
+            raise PassStopped(f"stopped after {start} of {len(due)} books")
+        ids = due[start : start + BATCH_BOOKS]
+        books = {book_id: store.load_book(book_id) for book_id in ids}
+        for run in runs:
+            run.batch(books, ids, progress)
+    return [run.summary for run in runs]
+
+
+class _TargetRun:
+    """One target's share of a pass: its due books, plan context and summary."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        runtime: TargetRuntime,
+        *,
+        now: datetime,
+        apply: bool,
+        force: bool,
+        resync: frozenset[int],
+    ) -> None:
+        started = time.perf_counter()
+        self.store = store
+        self.runtime = runtime
+        self.apply = apply
+        policy = runtime.policy
+        self.summary = TargetSummary(policy.name)
         if apply:
-            failures = apply_batch(
-                store,
-                batch,
-                runtime.batch_writer(),
-                on_written=lambda p: _log_written(policy.name, p),
+            owned_folders = sorted(
+                {p.rpartition("/")[0] for p in store.page_paths(policy.name) if p}
             )
+            runtime.cleanup_temp(owned_folders)
+            finalized, dropped = recover_intents(store, policy.name, runtime.read_file)
+            if finalized or dropped:
+                log.info(
+                    "recovered.intents", target=policy.name, finalized=finalized, dropped=dropped
+                )
+        if resync:
+            store.mark_due(policy.name, resync)
+        self.due = dict(store.books_to_render(policy.name))
+        owned = store.page_paths(policy.name)
+        index = VaultIndex(runtime.list_files, runtime.read_file, owned)
+        self.ctx = PlanContext(
+            policy=policy,
+            adapter=runtime.adapter,
+            names=FolderNames(policy.vault, owned),
+            read_file=runtime.read_file,
+            now=now,
+            find_existing=index.find_existing,
+            find_moved=index.find_moved,
+            resync=resync,
+        )
+        if apply and not force:
+            _guard_removals(store, policy, list(self.due.items()))
+        self.done = 0
+        self.summary.elapsed = time.perf_counter() - started
+
+    def batch(
+        self, books: dict[int, Book | None], ids: Sequence[int], progress: Progress | None
+    ) -> None:
+        started = time.perf_counter()
+        store, ctx, name = self.store, self.ctx, self.runtime.policy.name
+        mine = [(book_id, self.due[book_id]) for book_id in ids if book_id in self.due]
+        if not mine:
+            return
+        batch = _plan_batch(store, ctx, mine, books)
+        if self.apply:
+            writer = self.runtime.batch_writer()
+            failures = apply_batch(store, batch, writer, on_written=lambda p: _log_written(name, p))
             changed = [p for p, error in failures if isinstance(error, FileChangedError)]
             if changed:
                 # The user saved these files while we planned: plan them again from what is there.
-                log.info("file.changed_while_planning", target=policy.name, files=len(changed))
+                log.info("file.changed_while_planning", target=name, files=len(changed))
                 retry = _plan_batch(store, ctx, [(p.book_id, p.page.rendered_rev) for p in changed])
                 failures = [f for f in failures if not isinstance(f[1], FileChangedError)]
                 failures += apply_batch(
-                    store,
-                    retry,
-                    runtime.batch_writer(),
-                    on_written=lambda p: _log_written(policy.name, p),
+                    store, retry, writer, on_written=lambda p: _log_written(name, p)
                 )
                 batch = [p for p in batch if p.book_id not in {c.book_id for c in changed}] + retry
-            _count(summary, batch)
-            _record_failures(summary, policy.name, failures)
-            _record_conflicts(store, policy.name, batch, failures)
+            _count(self.summary, batch)
+            _record_failures(self.summary, name, failures)
+            _record_conflicts(store, name, batch, failures)
         else:
-            _count(summary, batch)
-            summary.plan.extend(batch)
-        done += len(batch)
+            _count(self.summary, batch)
+            self.summary.plan.extend(batch)
+        self.done += len(batch)
         if progress is not None:
-            progress(policy.name, done, len(due))
-    summary.elapsed = time.perf_counter() - started
-    return summary
+            progress(name, self.done, len(self.due))
+        self.summary.elapsed += time.perf_counter() - started
 
 
 def _plan_batch(
-    store: StateStore, ctx: PlanContext, due: Sequence[tuple[int, int]]
+    store: StateStore,
+    ctx: PlanContext,
+    due: Sequence[tuple[int, int]],
+    books: dict[int, Book | None] | None = None,
 ) -> list[Planned]:
     batch: list[Planned] = []
     for book_id, rev in due:
-        book = store.load_book(book_id)
+        book = books[book_id] if books is not None else store.load_book(book_id)
         if book is not None:
             page = store.page(ctx.policy.name, book_id)
             batch.append(plan_book(book=book, rev=rev, page=page, ctx=ctx))

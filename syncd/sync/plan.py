@@ -270,6 +270,29 @@ def _adopt(
     """Take over a page that Readwise's plugin (or an earlier install) wrote for this book."""
     adapter = ctx.adapter
     title = adapter.page_title(book)
+    parts = adapter.render_parts(book, first, title)
+    if parts.text == text:
+        # Exactly the page syncd would create: one it created itself and did not get to record
+        # (a crash between the write and the commit). It is syncd's own, untouched.
+        row = PageRow(
+            ctx.policy.name,
+            book.id,
+            path,
+            title,
+            PAGE_LIVE,
+            False,
+            first,
+            text,
+            text_hash(text),
+            rev,
+            _records(parts),
+            frozenset(),
+            parts.head,
+        )
+        ctx.names.taken(PurePosixPath(path).parent).add(fold_name(PurePosixPath(path).name))
+        return Planned(
+            book.id, "adopt", "syncd's own page, recorded now", path, None, row, 0, text_hash(text)
+        )
     ours = _ours(adapter, book, first, title)
     fmt: Format = "logseq" if adapter.name == "logseq" else "obsidian"
     blocks, found = adopt_blocks(fmt=fmt, theirs=text, ours=ours)

@@ -32,6 +32,7 @@ STATE_FILE = "state.sqlite3"
 PAGE_LIVE = "live"
 PAGE_DELETED_BY_USER = "deleted_by_user"
 PAGE_DELETED_UPSTREAM = "deleted_upstream"
+_CREATE_MARKER = '{"create": true}'
 
 
 def text_hash(text: str) -> str:
@@ -479,11 +480,29 @@ class StateStore:
                         ),
                     )
 
+    def record_create_markers(self, pages: Sequence[PageRow]) -> None:
+        """Before new pages are written: a placeholder row each (path only), so a killed pass
+        still leaves their folders known for temp-file cleanup."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO pages(target, book_id, path, page_title, status, sections, "
+                "rendered_rev, pending) VALUES (?, ?, ?, ?, 'pending', '[]', 0, ?)",
+                [(p.target, p.book_id, p.path, p.page_title, _CREATE_MARKER) for p in pages],
+            )
+
+    def drop_create_markers(self, target: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "DELETE FROM pages WHERE target=? AND status='pending' AND pending=?",
+                (target, _CREATE_MARKER),
+            )
+
     def pending_intents(self, target: str) -> list[tuple[PageRow | None, PageRow]]:
         """(current row or None for a placeholder, intended row) for every unfinished write."""
         out: list[tuple[PageRow | None, PageRow]] = []
         for row in self._db.execute(
-            "SELECT * FROM pages WHERE target=? AND pending IS NOT NULL", (target,)
+            "SELECT * FROM pages WHERE target=? AND pending IS NOT NULL AND pending != ?",
+            (target, _CREATE_MARKER),
         ):
             current = None if row["status"] == "pending" else _row_to_page(row)
             out.append((current, _page_from_json(target, row["book_id"], row["pending"])))

@@ -432,7 +432,7 @@ def test_pluralize_like_django(value: object, arg: str, expected: str) -> None:
 
 
 def test_date_filter_accepts_rendered_dates_datetimes_and_iso_strings() -> None:
-    stamp = RenderedDate(datetime(2024, 11, 20, 0, 15), "Nov 20th, 2024")
+    stamp = RenderedDate(datetime(2024, 11, 20, 0, 15), lambda _moment: "Nov 20th, 2024")
     assert str(stamp) == "Nov 20th, 2024"
     assert date_filter(stamp, "F j, Y") == "November 20, 2024"
     assert date_filter("2024-11-20T00:15:00", "Y-m-d") == "2024-11-20"
