@@ -161,8 +161,7 @@ def cmd_once(args: argparse.Namespace) -> int:
     )
     if args.dry_run:
         _print_plan(summary)
-    failed = sum(t.failed for t in summary.targets)
-    return 5 if failed else EXIT_OK
+    return failure_exit_code(summary)
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -228,6 +227,16 @@ def run_once(
     if not quiet:
         print(line)
     return summary
+
+
+def failure_exit_code(summary: PassSummary) -> int:
+    """0 when every file went through; 5 when only vault files failed (unreadable, not UTF-8,
+    unwritable: each logged with its book and path); 1 when something else did (a bug)."""
+    kinds = {kind for target in summary.targets for kind, _message in target.errors}
+    if not kinds:
+        return EXIT_OK
+    vault_kinds = {"VaultError", "UnsafePathError", "FileChangedError"}
+    return 5 if kinds <= vault_kinds else 1
 
 
 def summary_line(summary: PassSummary, *, dry_run: bool = False) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from syncd.adapters.base import Adapter
-from syncd.errors import FileChangedError, SafetyStop, VaultError
+from syncd.errors import FileChangedError, SafetyStop, SyncdError, VaultError
 from syncd.model import Book
 from syncd.sync.apply import (
     ReadFile,
@@ -62,6 +62,7 @@ class TargetSummary:
     conflicts: int = 0
     highlights_added: int = 0
     elapsed: float = 0.0
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (error kind, message)
     plan: list[Planned] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -282,7 +283,7 @@ class _TargetRun:
         mine = [(book_id, self.due[book_id]) for book_id in ids if book_id in self.due]
         if not mine:
             return
-        batch = _plan_batch(store, ctx, mine, books)
+        batch = _plan_batch(store, ctx, mine, books, self.summary)
         if self.apply:
             writer = self.runtime.batch_writer()
             failures = apply_batch(store, batch, writer, on_written=lambda p: _log_written(name, p))
@@ -313,13 +314,38 @@ def _plan_batch(
     ctx: PlanContext,
     due: Sequence[tuple[int, int]],
     books: dict[int, Book | None] | None = None,
+    summary: TargetSummary | None = None,
 ) -> list[Planned]:
+    """Plan each book; one that cannot be planned (an unreadable or non-UTF-8 file, a path
+    that leaves the vault, a bug) is logged and left due for the next pass, and the rest go on."""
     batch: list[Planned] = []
     for book_id, rev in due:
         book = books[book_id] if books is not None else store.load_book(book_id)
-        if book is not None:
-            page = store.page(ctx.policy.name, book_id)
+        if book is None:
+            continue
+        page = store.page(ctx.policy.name, book_id)
+        try:
             batch.append(plan_book(book=book, rev=rev, page=page, ctx=ctx))
+        except Exception as error:  # isolate: one bad note must not stop the whole sync
+            path = page.path if page is not None else ""
+            log.error(
+                "book.failed",
+                target=ctx.policy.name,
+                book_id=book_id,
+                title=book.display_title,
+                path=path,
+                error=str(error),
+                kind=type(error).__name__,
+                exc_info=not isinstance(error, SyncdError),
+            )
+            if summary is not None:
+                summary.failed += 1
+                summary.errors.append(
+                    (
+                        type(error).__name__,
+                        f"book {book_id} ({path or book.display_title}): {error}",
+                    )
+                )
     return batch
 
 
@@ -419,6 +445,7 @@ def _record_failures(
             path=planned.path,
             error=str(error),
         )
+        summary.errors.append((type(error).__name__, f"{planned.path}: {error}"))
     for _planned, error in failures:
         cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
         if isinstance(cause, OSError) and cause.errno in _DISK_LEVEL:
