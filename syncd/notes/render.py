@@ -165,6 +165,11 @@ _FENCE = re.compile(r"^(\s*)(```|~~~)")
 _OPENER = re.compile(r"^(\s*)(\$\$|#\+|\\begin\{|<[A-Za-z!/?])")
 
 
+# First characters with which a line may open a construct (see the table above), or be blank
+# after stripping (then the full check decides).
+_LINE_START_RISKS = frozenset(":$#<\\`~ \t")
+
+
 def _fenced_lines(lines: Sequence[str]) -> tuple[set[int], int | None]:
     """Indexes strictly inside closed fences, and the index of an unclosed fence, if any.
     mldoc closes a fence at the next ``` or ~~~ line, whichever it opened with."""
@@ -178,6 +183,8 @@ def _fenced_lines(lines: Sequence[str]) -> tuple[set[int], int | None]:
 
 def logseq_escape(content: str) -> str:
     """Block content that mldoc reads back as exactly this one block (see the table above)."""
+    if "\n" not in content and "::" not in content and content[:1] not in _LINE_START_RISKS:
+        return content  # one plain line (most highlights): nothing can start a construct
     lines = normalize_newlines(content).split("\n")
     inside, unclosed = _fenced_lines(lines)
     out: list[str] = []
@@ -269,13 +276,21 @@ def _looped(name: str) -> jinja2.Template:
     )
 
 
+def _has_separator(value: object) -> bool:
+    if isinstance(value, str):
+        return _SEPARATOR in value
+    if isinstance(value, list | tuple):
+        return any(_has_separator(item) for item in value)
+    return False  # numbers and dates never print the separator
+
+
 def render_each(
     template: str, document: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
 ) -> list[str]:
     """`render(template, {**document, **item})` for every item, in one template render."""
     if not items:
         return []
-    if not any(_SEPARATOR in str(value) for item in items for value in item.values()):
+    if not any(_has_separator(value) for item in items for value in item.values()):
         parts = _looped(template).render({**document, "rw_items": items}).split(_SEPARATOR)
         if len(parts) == len(items) + 1:
             return parts[:-1]

@@ -388,8 +388,11 @@ def _record_conflicts(
     failures: Sequence[tuple[Planned, Exception]],
 ) -> None:
     failed = {p.book_id for p, _ in failures}
+    open_before = store.books_with_conflicts(target)
     for planned in batch:
-        if planned.book_id not in failed and planned.page.status == PAGE_LIVE:
+        if planned.book_id in failed or planned.page.status != PAGE_LIVE:
+            continue
+        if planned.conflicts or planned.book_id in open_before:  # new, changed or resolved
             store.set_conflicts(target, planned.book_id, planned.conflicts)
             for conflict in planned.conflicts:
                 log.warning(

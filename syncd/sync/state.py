@@ -539,6 +539,10 @@ class StateStore:
                 [(target, book_id, c.highlight_id, c.theirs, c.upstream) for c in conflicts],
             )
 
+    def books_with_conflicts(self, target: str) -> set[int]:
+        rows = self._db.execute("SELECT DISTINCT book_id FROM conflicts WHERE target=?", (target,))
+        return {int(r[0]) for r in rows}
+
     def conflicts(self, target: str) -> list[tuple[int, Conflict]]:
         rows = self._db.execute(
             "SELECT book_id, highlight_id, theirs, upstream FROM conflicts WHERE target=? "
