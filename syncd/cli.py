@@ -4,13 +4,16 @@ syncd [--config PATH] [--once] [--dry-run] [--full] [-v|-q]
 syncd check  [--config PATH]
 syncd status [--config PATH] [--json]
 syncd demo   [--vault DIR]
+syncd rebuild-state [--config PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
@@ -26,11 +29,21 @@ from syncd.errors import ConfigError, SyncdError
 from syncd.lock import StateLock
 from syncd.log import configure_logging, get_logger, redact_text
 from syncd.progress import ProgressLine
+from syncd.runs import record_error, record_pass, summary_line
 from syncd.runtime import build_targets, make_client, section_clock
 from syncd.sync.engine import PassSummary, run_pass
-from syncd.sync.state import PAGE_DELETED_BY_USER, PAGE_LIVE, StateStore
+from syncd.sync.state import (
+    PAGE_DELETED_BY_USER,
+    PAGE_LIVE,
+    STATE_FILE,
+    StateStore,
+    database_error,
+)
 
 EXIT_OK = 0
+# What SQLite raises when the file or its disk fails (ProgrammingError, IntegrityError and the
+# like mean a bug in syncd and stay internal errors).
+_STORE_FAILURES = (sqlite3.DatabaseError, sqlite3.OperationalError, sqlite3.InternalError)
 
 
 def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -100,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="syncd-demo",
         help="folder for the demo vault, graph and state (default ./syncd-demo)",
     )
+    rebuild = sub.add_parser(
+        "rebuild-state",
+        help="keep the state store aside and rebuild it from the vaults (no duplicates)",
+    )
+    _common(rebuild, suppress=True)
     return parser
 
 
@@ -123,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from syncd.demo import run_demo
 
             return run_demo(Path(args.vault), quiet=args.quiet)
+        if args.command == "rebuild-state":
+            return cmd_rebuild_state(args)
         if not args.once:
             return cmd_daemon(args)
         return cmd_once(args)
@@ -134,11 +154,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("syncd: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug: say so plainly, with a redacted traceback
+    except Exception as exc:
+        if isinstance(exc, sqlite3.DatabaseError) and type(exc) in _STORE_FAILURES:
+            # The state store failed after it opened (disk full, damaged under us): exit 7.
+            error = database_error(_state_file(args), exc)
+            log.error("syncd.failed", error=str(error), exit_code=error.exit_code, kind="StateError")
+            print(f"syncd: error: {error}", file=sys.stderr)
+            return error.exit_code
+        # A bug: say so plainly, with a redacted traceback.
         details = redact_text("".join(traceback.format_exception(exc)))
         log.error("syncd.crashed", error=redact_text(repr(exc)))
         print(f"syncd: internal error (please report):\n{details}", file=sys.stderr)
         return 1
+
+
+def _state_file(args: argparse.Namespace) -> Path:
+    """The state store's path for an error message (the config loaded fine before the error)."""
+    if args.command == "demo":
+        return Path(args.vault) / "state" / STATE_FILE
+    try:
+        return _load(args).state.dir / STATE_FILE
+    except SyncdError:
+        return Path(STATE_FILE)
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -215,7 +252,7 @@ def run_once(
         finally:
             progress.done()
         if not dry_run:
-            _record_runs(store, summary, started_at)
+            record_pass(store, summary, started_at)
         store.close()
     line = summary_line(summary, dry_run=dry_run)
     log.info(
@@ -239,19 +276,6 @@ def failure_exit_code(summary: PassSummary) -> int:
     return 5 if kinds <= vault_kinds else 1
 
 
-def summary_line(summary: PassSummary, *, dry_run: bool = False) -> str:
-    parts = []
-    for t in summary.targets:
-        verb = "would be " if dry_run else ""
-        parts.append(
-            f"{t.name}: {t.created} {verb}created, {t.updated} {verb}updated, "
-            f"{t.unchanged} unchanged, {t.highlights_added} highlights added"
-            + (f", {t.failed} FAILED" if t.failed else "")
-            + f" ({t.elapsed:.2f} s)"
-        )
-    return "syncd: " + "; ".join(parts) + f" [pass {summary.elapsed:.2f} s]"
-
-
 def _print_plan(summary: PassSummary) -> None:
     for target in summary.targets:
         for planned in target.plan:
@@ -266,41 +290,24 @@ def _print_plan(summary: PassSummary) -> None:
             print(f"{action:8} {target.name}: {planned.path or '-'} ({detail})")
 
 
-def _record_runs(store: StateStore, summary: PassSummary, started_at: str) -> None:
-    from syncd.sync.state import RunRecord
-
-    finished = datetime.now(UTC).isoformat()
-    for target in summary.targets:
-        store.record_run(
-            RunRecord(
-                target=target.name,
-                started_at=started_at,
-                finished_at=finished,
-                result="failed" if target.failed else "ok",
-                summary=target.as_dict(),
-                error=None,
-            )
-        )
-
-
 def _record_failure(store: StateStore, cfg: Config, started_at: str, exc: SyncdError) -> None:
-    from syncd.sync.state import RunRecord
+    # If the state store itself is the problem, the original error says more than this would.
+    with contextlib.suppress(SyncdError):
+        record_error(store, (t.name for t in cfg.targets), started_at, redact_text(str(exc)))
 
-    finished = datetime.now(UTC).isoformat()
-    try:
-        for target in cfg.targets:
-            store.record_run(
-                RunRecord(
-                    target=target.name,
-                    started_at=started_at,
-                    finished_at=finished,
-                    result="error",
-                    summary={},
-                    error=redact_text(str(exc)),
-                )
-            )
-    except SyncdError:
-        pass  # the state store itself is the problem; the original error says more
+
+def cmd_rebuild_state(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
+    from syncd.rebuild import rebuild_state
+
+    summary = rebuild_state(
+        cfg.state.dir,
+        lambda: run_once(cfg, token, quiet=True),
+        now=datetime.now(UTC),
+        say=print,
+    )
+    return failure_exit_code(summary)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -38,11 +38,12 @@ from syncd.errors import ConfigError, StateError, SyncdError
 from syncd.lock import StateLock
 from syncd.log import get_logger, redact_text
 from syncd.model import format_timestamp, parse_timestamp
+from syncd.runs import record_error, record_pass
 from syncd.runtime import build_targets, make_client, section_clock
 from syncd.sources.readwise import ReadwiseClient
 from syncd.sync.engine import PassStopped, PassSummary, TargetRuntime, run_pass
 from syncd.sync.pull import ExportPageLike, ExportSource
-from syncd.sync.state import PAGE_LIVE, PageRow, RunRecord, StateStore, text_hash
+from syncd.sync.state import PAGE_LIVE, PageRow, StateStore, text_hash
 from syncd.systemd import Notifier, watchdog_interval
 from syncd.watch import OwnWrites, PathChanged, VaultRearmed, VaultWatcher, WatchEvent, is_ignored
 
@@ -344,32 +345,10 @@ class Daemon:
             retry_in_s=round(delay, 1),
         )
         self._notifier.status(f"error: {message}; retrying in {delay:.0f} s")
-        finished = datetime.now(UTC).isoformat()
-        for runtime in self._targets:
-            self._store.record_run(
-                RunRecord(
-                    target=runtime.policy.name,
-                    started_at=started_at,
-                    finished_at=finished,
-                    result="error",
-                    summary={},
-                    error=message,
-                )
-            )
+        record_error(self._store, (r.policy.name for r in self._targets), started_at, message)
 
     def _record(self, summary: PassSummary, started_at: str) -> None:
-        finished = datetime.now(UTC).isoformat()
-        for target in summary.targets:
-            self._store.record_run(
-                RunRecord(
-                    target=target.name,
-                    started_at=started_at,
-                    finished_at=finished,
-                    result="failed" if target.failed else "ok",
-                    summary=target.as_dict(),
-                    error=None,
-                )
-            )
+        record_pass(self._store, summary, started_at)
         log.info(
             "pass.summary",
             targets=[t.as_dict() for t in summary.targets],

@@ -151,31 +151,27 @@ def run_pass(
         check_vault_root(runtime, store)
     source.check_token()
     summaries: list[TargetSummary] = []
+
+    def pull_now() -> PullResult:
+        return pull(
+            store,
+            source,
+            base_url=base_url,
+            overlap=overlap,
+            now=clock,
+            full=full,
+            on_page=pull_progress,
+        )
+
     if dry_run:
         with _rolled_back(store):
-            pulled = pull(
-                store,
-                source,
-                base_url=base_url,
-                overlap=overlap,
-                now=clock,
-                full=full,
-                on_page=pull_progress,
-            )
+            pulled = pull_now()
             summaries = _sync_targets(
                 store, targets, now=now(), apply=False, progress=progress, resync=resync
             )
     else:
         with store.transaction():
-            pulled = pull(
-                store,
-                source,
-                base_url=base_url,
-                overlap=overlap,
-                now=clock,
-                full=full,
-                on_page=pull_progress,
-            )
+            pulled = pull_now()
         log.info(
             "pull.done",
             pages=pulled.pages,

@@ -203,36 +203,19 @@ def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -
 def _new_page(book: Book, rev: int, ctx: PlanContext, previous: PageRow | None = None) -> Planned:
     """A page for a book this target has none of (or one the user deleted and wants back:
     `previous`, whose path is used again when it is free)."""
-    policy, adapter = ctx.policy, ctx.adapter
+    adapter = ctx.adapter
     live = book.live_highlights()
     folder = adapter.folder_for(book)
     first = (Section("first", ctx.now, tuple(h.id for h in live)),)
     if previous is not None and previous.path and ctx.read_file(previous.path) is None:
-        parts = adapter.render_parts(book, first, previous.page_title)
-        row = PageRow(
-            policy.name,
-            book.id,
+        return _created(
+            book,
+            rev,
             previous.path,
             previous.page_title,
-            PAGE_LIVE,
-            False,
             first,
-            parts.text,
-            text_hash(parts.text),
-            rev,
-            _records(parts),
-            frozenset(),
-            parts.head,
-        )
-        return Planned(
-            book.id,
-            "create",
+            ctx,
             "restored at the user's request",
-            previous.path,
-            parts.text,
-            row,
-            len(live),
-            blocks_affected=len(live),
         )
     if ctx.find_existing is not None:
         desired = (folder / adapter.file_name(adapter.page_title(book))).as_posix()
@@ -242,10 +225,21 @@ def _new_page(book: Book, rev: int, ctx: PlanContext, previous: PageRow | None =
             if adopted is not None:
                 return adopted
     title, file_name = _pick_name(adapter, book, folder, ctx.names.taken(folder))
-    parts = adapter.render_parts(book, first, title)
-    path = (folder / file_name).as_posix()
-    row = PageRow(
-        policy.name,
+    return _created(book, rev, (folder / file_name).as_posix(), title, first, ctx, "new book")
+
+
+def _pristine_row(
+    book: Book,
+    rev: int,
+    path: str,
+    title: str,
+    first: tuple[Section, ...],
+    ctx: PlanContext,
+    parts: RenderedPage,
+) -> PageRow:
+    """The row of a page exactly as syncd renders it (new, restored, or found unrecorded)."""
+    return PageRow(
+        ctx.policy.name,
         book.id,
         path,
         title,
@@ -259,9 +253,21 @@ def _new_page(book: Book, rev: int, ctx: PlanContext, previous: PageRow | None =
         frozenset(),
         parts.head,
     )
-    return Planned(
-        book.id, "create", "new book", path, parts.text, row, len(live), blocks_affected=len(live)
-    )
+
+
+def _created(
+    book: Book,
+    rev: int,
+    path: str,
+    title: str,
+    first: tuple[Section, ...],
+    ctx: PlanContext,
+    reason: str,
+) -> Planned:
+    parts = ctx.adapter.render_parts(book, first, title)
+    row = _pristine_row(book, rev, path, title, first, ctx, parts)
+    count = len(first[0].highlight_ids)
+    return Planned(book.id, "create", reason, path, parts.text, row, count, blocks_affected=count)
 
 
 def _adopt(
@@ -274,21 +280,7 @@ def _adopt(
     if parts.text == text:
         # Exactly the page syncd would create: one it created itself and did not get to record
         # (a crash between the write and the commit). It is syncd's own, untouched.
-        row = PageRow(
-            ctx.policy.name,
-            book.id,
-            path,
-            title,
-            PAGE_LIVE,
-            False,
-            first,
-            text,
-            text_hash(text),
-            rev,
-            _records(parts),
-            frozenset(),
-            parts.head,
-        )
+        row = _pristine_row(book, rev, path, title, first, ctx, parts)
         ctx.names.taken(PurePosixPath(path).parent).add(fold_name(PurePosixPath(path).name))
         return Planned(
             book.id, "adopt", "syncd's own page, recorded now", path, None, row, 0, text_hash(text)

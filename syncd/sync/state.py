@@ -255,6 +255,55 @@ class RunRecord:
     error: str | None
 
 
+# --- opening: every way the state dir or file can be unusable, named with what to do ---------
+
+_REBUILD_HINT = "run `syncd rebuild-state` (it keeps the old file and rebuilds from your vaults)"
+
+
+def _prepare_state_dir(state_dir: Path) -> None:
+    if state_dir.exists() and not state_dir.is_dir():
+        raise StateError(
+            f"state dir {state_dir} is not a folder; move that file away or set [state] dir "
+            "in the config to a folder syncd may use"
+        )
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(state_dir, 0o700)
+    except OSError as exc:
+        raise StateError(
+            f"state dir {state_dir} cannot be created or made private: {exc.strerror or exc}; "
+            "make it writable or set [state] dir in the config to another folder"
+        ) from exc
+    if not os.access(state_dir, os.W_OK | os.X_OK):
+        raise StateError(
+            f"state dir {state_dir} is not writable; make it writable or set [state] dir in "
+            "the config to another folder"
+        )
+
+
+def database_error(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+    """A StateError (exit 7) saying what went wrong with the database at `path` and what to do,
+    by SQLite's primary result code. Used at open and for failures later in a pass."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = None if code is None else code & 0xFF
+    if primary == sqlite3.SQLITE_FULL:
+        what = f"the disk holding {path.parent} is full; free some space and run syncd again"
+    elif primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
+        what = f"it cannot be written; make {path.parent} and the files in it writable"
+    elif primary == sqlite3.SQLITE_CANTOPEN:
+        what = f"it cannot be opened; check that {path} is a file syncd can read and write"
+    elif primary == sqlite3.SQLITE_IOERR:
+        what = f"the disk reported an I/O error; check the disk, then {_REBUILD_HINT} if it recurs"
+    elif primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        what = "another program holds it locked; close it (e.g. a database browser) and retry"
+    elif primary in (None, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        # None: our own failed integrity check. A truncated file reads as SQLITE_CORRUPT.
+        what = f"it is damaged; {_REBUILD_HINT}"
+    else:
+        what = f"unexpected database error; if it recurs, {_REBUILD_HINT}"
+    return StateError(f"state store {path}: {exc}: {what}")
+
+
 class StateStore:
     """All persistent state of syncd. One instance per process; not shared across threads."""
 
@@ -266,28 +315,29 @@ class StateStore:
 
     @classmethod
     def open(cls, state_dir: Path) -> StateStore:
-        try:
-            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(state_dir, 0o700)
-        except OSError as exc:
-            raise StateError(f"state dir {state_dir} cannot be created: {exc.strerror}") from exc
-        if not os.access(state_dir, os.W_OK | os.X_OK):
-            raise StateError(f"state dir {state_dir} is not writable")
+        _prepare_state_dir(state_dir)
         path = state_dir / STATE_FILE
         old_umask = os.umask(0o077)  # the database, its WAL and SHM files are born 0600
+        db: sqlite3.Connection | None = None
         try:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
             store = cls(db, path)
             store._prepare()
-        except sqlite3.DatabaseError as exc:
-            raise StateError(
-                f"state store {path} is damaged ({exc}); move it aside and run "
-                "`syncd rebuild-state` or a fresh pass"
-            ) from exc
+            os.chmod(path, 0o600)
+        except (sqlite3.DatabaseError, OSError, StateError) as exc:
+            if db is not None:
+                db.close()
+            if isinstance(exc, StateError):
+                raise
+            if isinstance(exc, OSError):
+                raise StateError(
+                    f"state store {path} cannot be made private (chmod 0600): "
+                    f"{exc.strerror or exc}; check the permissions of {state_dir}"
+                ) from exc
+            raise database_error(path, exc) from exc
         finally:
             os.umask(old_umask)
-        os.chmod(path, 0o600)
         return store
 
     def _prepare(self) -> None:
