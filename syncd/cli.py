@@ -25,7 +25,7 @@ import httpx
 
 from syncd import __version__
 from syncd.config import Config, find_config_path, load_config, resolve_token
-from syncd.errors import ConfigError, SyncdError
+from syncd.errors import ConfigError, SafetyStop, SyncdError
 from syncd.lock import StateLock
 from syncd.log import configure_logging, get_logger, redact_text
 from syncd.progress import ProgressLine
@@ -158,7 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, sqlite3.DatabaseError) and type(exc) in _STORE_FAILURES:
             # The state store failed after it opened (disk full, damaged under us): exit 7.
             error = database_error(_state_file(args), exc)
-            log.error("syncd.failed", error=str(error), exit_code=error.exit_code, kind="StateError")
+            log.error(
+                "syncd.failed", error=str(error), exit_code=error.exit_code, kind="StateError"
+            )
             print(f"syncd: error: {error}", file=sys.stderr)
             return error.exit_code
         # A bug: say so plainly, with a redacted traceback.
@@ -267,11 +269,14 @@ def run_once(
 
 
 def failure_exit_code(summary: PassSummary) -> int:
-    """0 when every file went through; 5 when only vault files failed (unreadable, not UTF-8,
+    """0 when every file went through; 8 when a target paused for safety; 5 when only vault
+    files failed (unreadable, not UTF-8,
     unwritable: each logged with its book and path); 1 when something else did (a bug)."""
     kinds = {kind for target in summary.targets for kind, _message in target.errors}
     if not kinds:
         return EXIT_OK
+    if "SafetyStop" in kinds:
+        return SafetyStop.exit_code
     vault_kinds = {"VaultError", "UnsafePathError", "FileChangedError"}
     return 5 if kinds <= vault_kinds else 1
 

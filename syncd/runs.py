@@ -19,7 +19,7 @@ def record_pass(store: StateStore, summary: PassSummary, started_at: str) -> Non
                 target=target.name,
                 started_at=started_at,
                 finished_at=finished,
-                result="failed" if target.failed else "ok",
+                result="paused" if target.paused else "failed" if target.failed else "ok",
                 summary=target.as_dict(),
                 error=target.errors[0][1] if target.errors else None,
             )
@@ -52,6 +52,7 @@ def summary_line(summary: PassSummary, *, dry_run: bool = False) -> str:
             f"{t.name}: {t.created} {verb}created, {t.updated} {verb}updated, "
             f"{t.unchanged} unchanged, {t.highlights_added} highlights added"
             + (f", {t.failed} FAILED" if t.failed else "")
+            + (", PAUSED (would remove too many highlights; see the log)" if t.paused else "")
             + f" ({t.elapsed:.2f} s)"
         )
     return "syncd: " + "; ".join(parts) + f" [pass {summary.elapsed:.2f} s]"

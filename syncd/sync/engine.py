@@ -63,6 +63,7 @@ class TargetSummary:
     highlights_added: int = 0
     elapsed: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (error kind, message)
+    paused: bool = False  # the mass-removal guard stopped this target; nothing was written
     plan: list[Planned] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -267,7 +268,14 @@ class _TargetRun:
             resync=resync,
         )
         if apply and not force:
-            _guard_removals(store, policy, list(self.due.items()))
+            try:
+                _guard_removals(store, policy, list(self.due.items()))
+            except SafetyStop as stop:
+                # Only this target pauses (until `--force`); the others go on.
+                log.error("target.paused", target=policy.name, error=str(stop))
+                self.summary.errors.append(("SafetyStop", str(stop)))
+                self.summary.paused = True
+                self.due = {}
         self.done = 0
         self.summary.elapsed = time.perf_counter() - started
 
