@@ -21,6 +21,7 @@ from syncd.standin import Library
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "bench-token-5d2e8c41a9f07b36"
 MB = 1024 * 1024
+_VMHWM = re.compile(r"BENCH_VMHWM_KB (\d+)")
 # `syncd: obs: 3000 created, 0 updated, 0 unchanged, 49500 highlights added (1.23 s); ...`
 _SUMMARY_PART = re.compile(
     r"(?P<name>[\w.-]+): (?P<created>\d+) created, (?P<updated>\d+) updated, "
@@ -84,7 +85,7 @@ vault = "{logseq.as_posix()}"
 @dataclass(frozen=True, slots=True)
 class ChildRun:
     wall_s: float
-    peak_rss_mb: float  # this child's own ru_maxrss, from wait4 (not a max over all children)
+    peak_rss_mb: float  # this child's own peak RSS (its VmHWM; see tests/bench/_rss.py)
     returncode: int
     stdout: str
     stderr: str
@@ -113,7 +114,8 @@ def run_child(argv: Sequence[str], *, timeout: float = 900.0) -> ChildRun:
 
     The disk is settled (os.sync) before the clock starts.
 
-    os.wait4 reaps exactly this child and returns its own rusage, so ru_maxrss is per run.
+    os.wait4 reaps exactly this child; its peak RSS is the VmHWM the child reports itself
+    (wait4's ru_maxrss would include the benchmark's own memory, inherited across fork).
     stdout/stderr are pipes (as under cron or systemd), each drained by a thread so a chatty
     child never blocks; a file on the vault's disk would make log writes queue behind fsyncs.
     """
@@ -150,12 +152,16 @@ def run_child(argv: Sequence[str], *, timeout: float = 900.0) -> ChildRun:
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: tell Popen so
     for reader in readers:
         reader.join()
+    stderr = captured.get("err", b"").decode("utf-8", "replace")
+    own_peak = _VMHWM.search(stderr)
     return ChildRun(
         wall_s=wall,
-        peak_rss_mb=usage.ru_maxrss * 1024 / MB,  # Linux reports KiB
+        # The child's own VmHWM when it reports one; ru_maxrss (KiB) would include the
+        # benchmark's own memory, inherited across fork.
+        peak_rss_mb=(int(own_peak[1]) if own_peak else usage.ru_maxrss) * 1024 / MB,
         returncode=proc.returncode,
         stdout=captured.get("out", b"").decode("utf-8", "replace"),
-        stderr=captured.get("err", b"").decode("utf-8", "replace"),
+        stderr=stderr,
     )
 
 
@@ -163,7 +169,7 @@ def syncd_argv(config: Path, *, quiet: bool) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "syncd",
+        "tests.bench._rss",  # syncd's CLI, reporting its own peak RSS (see _rss.py)
         "--config",
         str(config),
         "--once",
