@@ -179,6 +179,16 @@ class ReadwiseClient:
                 params["pageCursor"] = cursor
             response, body = self._request(EXPORT_PATH, params=params, expect_export_body=True)
             assert body is not None
+            if (
+                cursor is not None
+                and not body["results"]
+                and body.get("nextPageCursor") in (None, "")
+            ):
+                # Nothing after a cursor: the chain really ends here, or a glitch cut it short and
+                # the watermark would skip whatever it hid. One more look tells them apart.
+                _log.warning("readwise.empty_page", endpoint=EXPORT_PATH, page=page_number)
+                response, body = self._request(EXPORT_PATH, params=params, expect_export_body=True)
+                assert body is not None
             next_cursor = self._next_cursor(body, page_number)
             if next_cursor is not None and next_cursor in used_cursors:
                 raise self._data_error(

@@ -204,12 +204,27 @@ def test_cursor_is_sent_back_verbatim_as_text(
     ids=["null", "empty-string", "absent"],
 )
 def test_paging_stops_when_the_cursor_ends(harness: Harness, last_page: dict[str, Any]) -> None:
+    # An empty last page is asked for twice (see the next test); the same answer ends the chain.
+    ending = [httpx.Response(200, json=last_page) for _twice in range(2)]
+    route = harness.export_route().mock(side_effect=[page([book(1)], cursor="next"), *ending])
+    result = harness.client().export(updated_after=None)
+    assert route.call_count == 3
+    assert result.pages == 2
+
+
+def test_an_empty_page_after_a_cursor_is_asked_for_again(harness: Harness) -> None:
+    # A glitch that ends the chain early would otherwise hide pages 2.. from the watermark.
     route = harness.export_route().mock(
-        side_effect=[page([book(1)], cursor="next"), httpx.Response(200, json=last_page)]
+        side_effect=[
+            page([book(3)], cursor=3),
+            page([]),
+            page([book(2)], cursor=2),
+            page([book(1)]),
+        ]
     )
     result = harness.client().export(updated_after=None)
-    assert route.call_count == 2
-    assert result.pages == 2
+    assert sorted(result.books) == [1, 2, 3]
+    assert [params_of(route)[n].get("pageCursor") for n in range(4)] == [None, "3", "3", "2"]
 
 
 def test_every_filter_is_resent_on_every_page(harness: Harness) -> None:
@@ -311,11 +326,14 @@ def test_export_records_the_first_response_date(harness: Harness) -> None:
     harness.export_route().mock(
         side_effect=[
             page([book(2)], cursor=2),
-            httpx.Response(
-                200,
-                json={"nextPageCursor": None, "results": []},
-                headers={"Date": "Wed, 21 Oct 2015 07:30:00 GMT"},
-            ),
+            *[
+                httpx.Response(
+                    200,
+                    json={"nextPageCursor": None, "results": []},
+                    headers={"Date": "Wed, 21 Oct 2015 07:30:00 GMT"},
+                )
+                for _twice in range(2)
+            ],
         ]
     )
     result = harness.client().export(updated_after=None)
@@ -327,6 +345,7 @@ def test_count_is_passed_through_for_progress_only(harness: Harness) -> None:
         side_effect=[
             page([book(1)], cursor=1, count=503),
             httpx.Response(200, json={"count": "x", "results": []}),
+            httpx.Response(200, json={"count": "x", "results": []}),  # asked again: still empty
         ]
     )
     pages = list(harness.client().export_pages(updated_after=None))
