@@ -309,6 +309,10 @@ class ReadwiseClient:
                 attempts=attempt,
             )
         if not expect_export_body:
+            if status != 204:
+                # Readwise answers a good token with 204 and no body: a 200 page here is a
+                # captive portal or a proxy, not Readwise (retried like any unreadable reply).
+                raise _RetryableFailure(f"HTTP {status} instead of 204")
             return response, None
         return response, _export_body(response)
 

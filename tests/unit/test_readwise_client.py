@@ -121,6 +121,17 @@ def test_check_token_sends_the_documented_header_and_accepts_204(harness: Harnes
     assert route.call_count == 1
 
 
+def test_a_captive_portal_is_not_a_valid_token(harness: Harness) -> None:
+    portal = httpx.Response(200, html="<html>Sign in to the hotel Wi-Fi</html>")
+    route = harness.router.get(AUTH_PATH).mock(side_effect=[portal, httpx.Response(204)])
+    harness.client().check_token()  # retried, then Readwise's real 204
+    assert route.call_count == 2
+    harness.router.get(AUTH_PATH).mock(return_value=portal)
+    with pytest.raises(ReadwiseUnavailable) as caught:
+        harness.client(retry=RetryPolicy(max_attempts=2)).check_token()
+    assert caught.value.exit_code == 4 and "204" in str(caught.value)
+
+
 def test_base_url_may_already_end_in_api_v2(harness: Harness) -> None:
     route = harness.router.get(AUTH_PATH).mock(return_value=httpx.Response(204))
     harness.client(base_url=BASE_URL + "/api/v2/").check_token()
