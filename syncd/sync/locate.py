@@ -68,7 +68,7 @@ class VaultIndex:
         self._texts: dict[str, str] | None = None
         self._by_title: dict[str, list[str]] = {}
         self._by_hash: dict[str, list[str]] = {}
-        self._claimed: set[str] = set()
+        self._claimed: dict[str, int] = {}  # path -> the book whose page it was found to be
 
     def _build(self) -> dict[str, str]:
         if self._texts is None:
@@ -85,8 +85,10 @@ class VaultIndex:
                 self._by_hash.setdefault(text_hash(text), []).append(path)
         return self._texts
 
-    def claim(self, path: str) -> None:
-        self._claimed.add(path)
+    def _take(self, path: str, book_id: int) -> bool:
+        """Claim `path` for this book. A book may find its own path again (a re-plan after the
+        person saved the file mid-pass); a path another book claimed is not free."""
+        return self._claimed.setdefault(path, book_id) == book_id
 
     def find_existing(self, book: Book, desired: str) -> tuple[str, str] | None:
         """A page someone else wrote for this book: at the path syncd would use, or titled so."""
@@ -95,22 +97,24 @@ class VaultIndex:
         for title in (book.display_title, book.title):
             candidates += self._by_title.get(title_key(title), [])
         for path in candidates:
-            if path not in self._claimed:
-                self._claimed.add(path)
+            if self._take(path, book.id):
                 return path, texts[path]
         return None
 
-    def find_moved(self, page: PageRow) -> str | None:
+    def find_moved(self, page: PageRow, book: Book) -> str | None:
         """Where a page went: a file with the text syncd (or the watcher) last saw, else one
-        with its title that nobody else owns."""
+        that nobody else owns with one of its titles: the page's own, the heading syncd last
+        wrote in it, or the book's current title."""
         self._build()
         for wanted in (page.written_hash,):
             for path in self._by_hash.get(wanted or "", []):
-                if path not in self._claimed:
-                    self._claimed.add(path)
+                if self._take(path, page.book_id):
                     return path
-        for path in self._by_title.get(title_key(page.page_title), []):
-            if path not in self._claimed:
-                self._claimed.add(path)
-                return path
+        titles = {title_key(t) for t in (page.page_title, book.display_title, book.title)}
+        if page.written_text is not None:
+            titles |= page_titles(page.path, page.written_text)  # the heading it last wrote
+        for key in sorted(titles):
+            for path in self._by_title.get(key, []):
+                if self._take(path, page.book_id):
+                    return path
         return None

@@ -118,7 +118,7 @@ class Unit:
     block: Block
     start: int  # first line index in the page
     end: int  # one past its last non-blank line
-    subtree_end: int  # one past the last line of the block and all its children
+    subtree_end: int  # one past the last non-blank line of the block and all its children
     text: str  # the unit's lines, trailing blank lines removed, ending with "\n"
     has_user_children: bool
     id_lines: tuple[str, ...] = ()  # Logseq `id::` lines (Logseq adds them for block references)
@@ -133,6 +133,13 @@ def _without_ids(text: str) -> str:
 def _norm(text: str) -> str:
     text = text.rstrip("\n")
     return text + "\n" if text else ""
+
+
+def _exact_key(text: str) -> str:
+    """A block's text as compared for "untouched": spaces at line ends are no edit (Readwise's
+    own append trims the page's end, which may be a Tags line ending in a space; editors and
+    linters trim lines on save)."""
+    return "".join(line.rstrip() + "\n" for line in split_lines(_norm(text)))
 
 
 def find_units(page: Page, fmt: Format) -> tuple[list[str], list[Unit]]:
@@ -159,7 +166,9 @@ def find_units(page: Page, fmt: Format) -> tuple[list[str], list[Unit]]:
             unit_lines.extend(child.lines)
             ours += 1
         kept = _strip_blank_tail(unit_lines)
-        subtree = sum(len(b.lines) for b in block.walk())
+        # Blank lines closing the subtree stay after it: a block put after this one must not
+        # land against the next paragraph (Markdown would make that its lazy continuation).
+        subtree = _strip_blank_tail([line for b in block.walk() for line in b.lines])
         own = unit_lines[:kept]
         id_lines = tuple(line for line in own[1 : len(block.lines)] if ID_LINE.match(line))
         units.append(
@@ -246,7 +255,7 @@ class Matcher:
         self._by_words: dict[str, list[int]] = {}
         self._by_id: dict[str, list[int]] = {}
         for index, unit in enumerate(units):
-            self._by_text.setdefault(unit.text, []).append(index)
+            self._by_text.setdefault(_exact_key(unit.text), []).append(index)
             location = unit.block.location()
             if location is not None:
                 key = location.text.replace("\u00a0", " ")
@@ -266,7 +275,7 @@ class Matcher:
         return self.units[free[0]]
 
     def exact(self, text: str) -> Unit | None:
-        return self._take(self._by_text.get(_norm(_without_ids(text))), unique=False)
+        return self._take(self._by_text.get(_exact_key(_without_ids(text))), unique=False)
 
     def fuzzy(self, reference: str, block_id: str | None) -> Unit | None:
         """By stable id, then location link, then the start of the words (each unambiguous)."""
@@ -449,6 +458,8 @@ def merge_page(
             end, replacement = edits[start]
             lines[start:end] = [replacement] if replacement else []
         if start in inserts:
+            if start > 0 and not lines[start - 1].endswith("\n"):
+                lines[start - 1] += "\n"  # the page's last line had no newline of its own
             lines[start:start] = inserts[start]
     text = "".join(lines)
     if theirs and not theirs.endswith("\n"):
@@ -489,6 +500,8 @@ def adopt_blocks(*, fmt: Format, theirs: str, ours: Ours) -> tuple[dict[int, Blo
     records: dict[int, BlockRecord] = {}
     pending: list[int] = []
     for hid in ours.order:
+        if hid not in ours.blocks:
+            continue  # not in the sections rendered (e.g. new since): nothing to recognise
         unit = matcher.exact(ours.blocks[hid])
         if unit is None:
             pending.append(hid)

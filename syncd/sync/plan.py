@@ -77,7 +77,7 @@ ReadFile = Callable[[str], str | None]
 # (book, desired relative path) -> (relative path, text) of a page someone else wrote for it
 FindExisting = Callable[[Book, str], tuple[str, str] | None]
 # page row whose file is gone -> its new relative path if it was moved or renamed
-FindMoved = Callable[[PageRow], str | None]
+FindMoved = Callable[[PageRow, Book], str | None]
 
 
 class FolderNames:
@@ -168,7 +168,7 @@ def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -
 
     current = ctx.read_file(page.path)
     if current is None and ctx.find_moved is not None:
-        moved_to = ctx.find_moved(page)
+        moved_to = ctx.find_moved(page, book)
         if moved_to is not None:
             page = replace(page, path=moved_to)
             current = ctx.read_file(moved_to)
