@@ -225,8 +225,8 @@ def run_once(
 ) -> PassSummary:
     """One pass over every enabled target of a loaded config (used by --once and the demo)."""
     log = get_logger("syncd.cli")
-    with StateLock(cfg.state.dir):
-        store = StateStore.open(cfg.state.dir)
+    with StateLock(cfg.state.dir), contextlib.closing(StateStore.open(cfg.state.dir)) as store:
+        # closing(): a pass that fails (any exception) must not leave the database open.
         progress = ProgressLine()
         started_at = datetime.now(UTC).isoformat()
         try:
@@ -255,7 +255,6 @@ def run_once(
             progress.done()
         if not dry_run:
             record_pass(store, summary, started_at)
-        store.close()
     line = summary_line(summary, dry_run=dry_run)
     log.info(
         "pass.summary",
@@ -310,7 +309,7 @@ def cmd_rebuild_state(args: argparse.Namespace) -> int:
         cfg.state.dir,
         lambda: run_once(cfg, token, quiet=True),
         now=datetime.now(UTC),
-        say=print,
+        say=(lambda _line: None) if args.quiet else print,
     )
     return failure_exit_code(summary)
 

@@ -29,8 +29,15 @@ class StateLock:
             raise LockHeld(
                 f"another syncd (PID {holder}) is using the state dir {self.path.parent}"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:  # a full or failing disk under the state dir
+            os.close(fd)
+            raise StateError(
+                f"cannot write lock file {self.path}: {exc.strerror}; free some space on the "
+                "disk holding the state dir"
+            ) from exc
         self._fd = fd
 
     def release(self) -> None:

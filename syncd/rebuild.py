@@ -116,12 +116,20 @@ def rebuilt_targets(store: StateStore, summary: PassSummary) -> list[Rebuilt]:
 
 
 def describe_rebuilt(rebuilt: Rebuilt) -> str:
-    return (
-        f"syncd: {rebuilt.target}: {rebuilt.as_syncd_wrote + rebuilt.with_edits} pages recognised "
-        f"({rebuilt.as_syncd_wrote} as syncd wrote them, {rebuilt.with_edits} with your edits, "
-        f"adopted block by block), {rebuilt.created} created, {rebuilt.updated} updated, "
+    line = (
+        f"syncd: {rebuilt.target}: {rebuilt.as_syncd_wrote + rebuilt.with_edits} pages "
+        f"recognised ({rebuilt.as_syncd_wrote} exactly as syncd writes them, {rebuilt.with_edits} "
+        "adopted block by block: edited by you or first synced on another day, your text kept), "
+        f"{rebuilt.created} created, {rebuilt.updated} updated, "
         f"{rebuilt.highlights_added} highlights added"
     )
+    if rebuilt.created:
+        # Only the old store knew which notes the user deleted on purpose.
+        line += (
+            f"\n  the {rebuilt.created} created had no note in the vault; if you had deleted "
+            "any on purpose, delete them again and syncd will leave them deleted"
+        )
+    return line
 
 
 def rebuild_state(

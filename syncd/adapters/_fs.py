@@ -414,7 +414,9 @@ def make_durable(staged: Collection[StagedWrite]) -> None:
         try:
             if syncfs(fd) != 0:
                 error = ctypes.get_errno()
-                raise _vault_error(folder, "flush", OSError(error, os.strerror(error)))
+                cause = OSError(error, os.strerror(error))
+                # `from cause`: the engine stops the pass on ENOSPC/EIO by the cause's errno.
+                raise _vault_error(folder, "flush", cause) from cause
         finally:
             os.close(fd)
 

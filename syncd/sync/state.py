@@ -320,6 +320,10 @@ class StateStore:
         old_umask = os.umask(0o077)  # the database, its WAL and SHM files are born 0600
         db: sqlite3.Connection | None = None
         try:
+            if os.path.lexists(path):
+                # Before connecting: SQLite silently opens a file it may not write read-only,
+                # and the first write of a pass would fail.
+                os.chmod(path, 0o600)
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
             store = cls(db, path)
@@ -333,7 +337,7 @@ class StateStore:
             if isinstance(exc, OSError):
                 raise StateError(
                     f"state store {path} cannot be made private (chmod 0600): "
-                    f"{exc.strerror or exc}; check the permissions of {state_dir}"
+                    f"{exc.strerror or exc}; it must belong to the user syncd runs as"
                 ) from exc
             raise database_error(path, exc) from exc
         finally:
@@ -359,7 +363,8 @@ class StateStore:
         if unknown:
             raise StateError(
                 f"state store {self.path} was written by a newer syncd (migrations "
-                f"{', '.join(sorted(unknown))}); upgrade syncd or move the state dir aside"
+                f"{', '.join(sorted(unknown))}); upgrade syncd, or run `syncd rebuild-state` "
+                "to keep it aside and rebuild the state from your vaults"
             )
         for name, migrate in MIGRATIONS:
             if name in applied:

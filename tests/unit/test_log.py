@@ -36,10 +36,11 @@ def isolated_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
     saved_library_levels = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+    saved_installed = log._installed_handler
     yield
-    if log._installed_handler is not None:
-        root.removeHandler(log._installed_handler)
-        monkeypatch.setattr(log, "_installed_handler", None)
+    # Plain assignment: monkeypatch would put back the handler this test installed, which is no
+    # longer on the root logger, and the restored one would be orphaned for good.
+    log._installed_handler = saved_installed
     root.handlers[:] = saved_handlers
     root.setLevel(saved_level)
     for name, level in saved_library_levels.items():
