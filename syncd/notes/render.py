@@ -47,6 +47,7 @@ prints as typed.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,12 +67,31 @@ class RenderedDate:
     """A moment that prints in the vault's date style but still works with `|date(...)`. The
     text is made only when a template prints it (most highlight dates never are)."""
 
-    __slots__ = ("_show", "_text", "moment")
+    __slots__ = ("_local", "_moment", "_show", "_text", "_tz")
 
     def __init__(self, moment: datetime, show: Callable[[datetime], str]) -> None:
-        self.moment = moment
+        self._moment = moment
+        self._local: datetime | None = moment
+        self._tz: tzinfo | None = None
         self._show = show
         self._text: str | None = None
+
+    @classmethod
+    def in_zone(
+        cls, moment: datetime, show: Callable[[datetime], str], tz: tzinfo | None
+    ) -> RenderedDate:
+        """`moment` shown in `tz` (None: the system's zone), converted only when used: the
+        conversion to the system's zone is slow, and most highlight dates never print."""
+        rendered = cls(moment, show)
+        rendered._local = None
+        rendered._tz = tz
+        return rendered
+
+    @property
+    def moment(self) -> datetime:
+        if self._local is None:
+            self._local = self._moment.astimezone(self._tz)
+        return self._local
 
     @property
     def text(self) -> str:
@@ -206,8 +226,13 @@ def logseq_escape(content: str) -> str:
 def logseq_block(value: object, level: int) -> str:
     """One Logseq block as Logseq writes it: `level` tabs, `- `, the content; continuation
     lines at the same tabs plus two spaces (blank lines too); trimmed; ends with a newline."""
-    content = logseq_escape(normalize_newlines(str(value)).strip())
+    text = str(value)
+    if "\r" in text:
+        text = normalize_newlines(text)
+    content = logseq_escape(text.strip())
     indent = "\t" * level
+    if "\n" not in content:  # most highlights: one line
+        return f"{indent}- {content}\n" if content else f"{indent}-\n"
     first, *rest = content.split("\n")
     head = f"{indent}- {first}" if first else f"{indent}-"
     return head + "".join(f"\n{indent}  {line}" for line in rest) + "\n"
@@ -240,7 +265,31 @@ def _template(name: str) -> jinja2.Template:
     return environment().get_template(name)
 
 
+@functools.cache
+def _compiled(name: str) -> Callable[[Mapping[str, Any]], str] | None:
+    """The hand-compiled default for `name` (syncd.notes.compiled), while the template file is
+    still the one it mirrors; None sends the template through Jinja."""
+    from syncd.notes.compiled import COMPILED  # imports this module's filters
+
+    entry = COMPILED.get(name)
+    if entry is None:
+        return None
+    digest, function = entry
+    env = environment()
+    assert env.loader is not None
+    source, _filename, _uptodate = env.loader.get_source(env, name)
+    return function if hashlib.sha256(source.encode("utf-8")).hexdigest() == digest else None
+
+
 def render(template: str, context: Mapping[str, Any]) -> str:
+    compiled = _compiled(template)
+    if compiled is not None:
+        return compiled(context)
+    return render_jinja(template, context)
+
+
+def render_jinja(template: str, context: Mapping[str, Any]) -> str:
+    """Always through Jinja (the reference the compiled defaults are tested against)."""
     return _template(template).render(context)
 
 
@@ -290,11 +339,23 @@ def render_each(
     """`render(template, {**document, **item})` for every item, in one template render."""
     if not items:
         return []
+    compiled = _compiled(template)
+    if compiled is not None:
+        return [compiled({**document, **item}) for item in items]
+    return render_each_jinja(template, document, items)
+
+
+def render_each_jinja(
+    template: str, document: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """`render_jinja(template, {**document, **item})` for every item, in one Jinja render."""
+    if not items:
+        return []
     if not any(_has_separator(value) for item in items for value in item.values()):
         parts = _looped(template).render({**document, "rw_items": items}).split(_SEPARATOR)
         if len(parts) == len(items) + 1:
             return parts[:-1]
-    return [render(template, {**document, **item}) for item in items]
+    return [render_jinja(template, {**document, **item}) for item in items]
 
 
 # --- context -------------------------------------------------------------------------------
@@ -338,7 +399,7 @@ class DateStyle:
         return moment.astimezone(self.tz)
 
     def rendered(self, moment: datetime) -> RenderedDate:
-        return RenderedDate(self.local(moment), self.show)
+        return RenderedDate.in_zone(moment, self.show, self.tz)
 
 
 def document_context(
