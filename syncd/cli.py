@@ -320,7 +320,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
     from syncd.sync.engine import check_vault_root
 
-    store = StateStore.open(cfg.state.dir)
+    store = StateStore.open(cfg.state.dir, verify=True)
     try:
         for runtime in build_targets(cfg):
             check_vault_root(runtime, store)

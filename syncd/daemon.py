@@ -70,7 +70,7 @@ def run_daemon(config_path: Path, *, full_first: bool = False) -> int:
     notifier = Notifier.from_environ(environ)
     try:
         with StateLock(cfg.state.dir):
-            store = StateStore.open(cfg.state.dir)
+            store = StateStore.open(cfg.state.dir, verify=True)
             try:
                 return Daemon(cfg, token, store, notifier, environ=environ).run(
                     full_first=full_first

@@ -7,15 +7,17 @@ See shared/readwise/api.md §1-§3 and §8 for the behaviour this follows.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, NoReturn
+from typing import Any, Generic, NoReturn, TypeVar, cast
 
 import httpx
 import tenacity
@@ -24,6 +26,8 @@ from syncd import __version__
 from syncd.errors import ApiDataError, ConfigError, ReadwiseUnavailable, TokenRejected
 from syncd.log import add_secret, get_logger
 from syncd.model import Book, book_from_json, format_timestamp, merge_highlights
+
+_T = TypeVar("_T")
 
 AUTH_PATH = "/api/v2/auth/"
 EXPORT_PATH = "/api/v2/export/"
@@ -170,44 +174,54 @@ class ReadwiseClient:
     # --- paging ----------------------------------------------------------------------------
 
     def _pages_for(self, filters: Mapping[str, str]) -> Iterator[ExportPage]:
-        # Every filter goes out again with every cursor: the cursor holds only the position.
-        cursor: str | None = None
+        # The next page is asked for (on a background thread) as soon as its cursor is known,
+        # so Readwise's time to build it overlaps with the caller's work on this one.
         used_cursors: dict[str, int] = {}  # cursor -> the page number it was returned by
-        for page_number in range(1, self._max_pages + 1):
-            params = dict(filters)
-            if cursor is not None:
-                params["pageCursor"] = cursor
-            response, body = self._request(EXPORT_PATH, params=params, expect_export_body=True)
-            assert body is not None
-            if (
-                cursor is not None
-                and not body["results"]
-                and body.get("nextPageCursor") in (None, "")
-            ):
-                # Nothing after a cursor: the chain really ends here, or a glitch cut it short and
-                # the watermark would skip whatever it hid. One more look tells them apart.
-                _log.warning("readwise.empty_page", endpoint=EXPORT_PATH, page=page_number)
-                response, body = self._request(EXPORT_PATH, params=params, expect_export_body=True)
-                assert body is not None
-            next_cursor = self._next_cursor(body, page_number)
-            if next_cursor is not None and next_cursor in used_cursors:
-                raise self._data_error(
-                    f"export page {page_number}: nextPageCursor {next_cursor!r} repeats the cursor"
-                    f" returned by page {used_cursors[next_cursor]}; the server is not advancing"
-                )
-            yield ExportPage(
-                books=self._books(body, page_number),
-                next_cursor=next_cursor,
-                count=_optional_int(body.get("count")),
-                server_date=_http_date(response.headers.get("Date")),
-            )
+        page_number = 1
+        job = _Background(lambda: self._page(filters, None, 1))
+        while True:
+            page = job.result()
+            next_cursor = page.next_cursor
+            if next_cursor is not None:
+                if next_cursor in used_cursors:
+                    raise self._data_error(
+                        f"export page {page_number}: nextPageCursor {next_cursor!r} repeats the"
+                        f" cursor returned by page {used_cursors[next_cursor]}; the server is"
+                        " not advancing"
+                    )
+                used_cursors[next_cursor] = page_number
+                if page_number < self._max_pages:
+                    job = _Background(
+                        functools.partial(self._page, filters, next_cursor, page_number + 1)
+                    )
+            yield page
             if next_cursor is None:
                 return
-            used_cursors[next_cursor] = page_number
-            cursor = next_cursor
-        raise self._data_error(
-            f"export: still paging after {self._max_pages} pages; giving up on a cursor chain"
-            " that does not end"
+            if page_number >= self._max_pages:
+                raise self._data_error(
+                    f"export: still paging after {self._max_pages} pages; giving up on a cursor"
+                    " chain that does not end"
+                )
+            page_number += 1
+
+    def _page(self, filters: Mapping[str, str], cursor: str | None, page_number: int) -> ExportPage:
+        # Every filter goes out again with every cursor: the cursor holds only the position.
+        params = dict(filters)
+        if cursor is not None:
+            params["pageCursor"] = cursor
+        response, body = self._request(EXPORT_PATH, params=params, expect_export_body=True)
+        assert body is not None
+        if cursor is not None and not body["results"] and body.get("nextPageCursor") in (None, ""):
+            # Nothing after a cursor: the chain really ends here, or a glitch cut it short and
+            # the watermark would skip whatever it hid. One more look tells them apart.
+            _log.warning("readwise.empty_page", endpoint=EXPORT_PATH, page=page_number)
+            response, body = self._request(EXPORT_PATH, params=params, expect_export_body=True)
+            assert body is not None
+        return ExportPage(
+            books=self._books(body, page_number),
+            next_cursor=self._next_cursor(body, page_number),
+            count=_optional_int(body.get("count")),
+            server_date=_http_date(response.headers.get("Date")),
         )
 
     def _next_cursor(self, body: Mapping[str, Any], page_number: int) -> str | None:
@@ -441,3 +455,27 @@ def _status_hint(status: int) -> str:
     if status == 400:
         return " (the request was malformed; this is a bug in syncd)"
     return ""
+
+
+class _Background(Generic[_T]):
+    """One call on a daemon thread; `result()` waits for it and returns or raises what it did.
+    A daemon thread, so an abandoned call (the pass stopped) never holds up the exit."""
+
+    def __init__(self, call: Callable[[], _T]) -> None:
+        self._call = call
+        self._value: _T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="syncd-readwise", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self) -> _T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return cast(_T, self._value)

@@ -51,21 +51,45 @@ def apply_batch(
     A failed page keeps its old row (and its intent, dropped by the next pass), so the book stays
     due and is tried again next pass; the rest of the batch is recorded as usual.
     """
+    writes = begin_batch(store, batch)
+    results = write_batch(write_items(writes)) if writes else []
+    return finish_batch(store, batch, writes, results, on_written=on_written)
+
+
+def begin_batch(store: StateStore, batch: Sequence[Planned]) -> list[Planned]:
+    """Record (committed) what the batch is about to write; returns the pages to write. The
+    files may be written only after this returns."""
     writes = [p for p in batch if p.text is not None]
-    failed: list[tuple[Planned, Exception]] = []
     if writes:
         # A new page needs only a light marker (its folder gets temp-file cleanup): if the pass
         # dies before recording it, the next pass finds the file where it would create it and
         # adopts it (syncd's own text: nothing changes).
         store.record_intents([p.page for p in writes if p.action != "create"])
         store.record_create_markers([p.page for p in writes if p.action == "create"])
-        results = write_batch([(p.path, p.text or "", p.expected_hash) for p in writes])
-        for planned, error in zip(writes, results, strict=True):
-            if error is None:
-                if on_written is not None:
-                    on_written(planned)
-            else:
-                failed.append((planned, error))
+    return writes
+
+
+def write_items(writes: Sequence[Planned]) -> list[tuple[str, str, str | None]]:
+    """What a WriteBatch takes: (relative path, text, expected hash) per page."""
+    return [(p.path, p.text or "", p.expected_hash) for p in writes]
+
+
+def finish_batch(
+    store: StateStore,
+    batch: Sequence[Planned],
+    writes: Sequence[Planned],
+    results: Sequence[Exception | None],
+    *,
+    on_written: Callable[[Planned], None] | None = None,
+) -> list[tuple[Planned, Exception]]:
+    """Record the pages whose writes went through; returns the writes that failed."""
+    failed: list[tuple[Planned, Exception]] = []
+    for planned, error in zip(writes, results, strict=True):
+        if error is None:
+            if on_written is not None:
+                on_written(planned)
+        else:
+            failed.append((planned, error))
     failed_ids = {p.book_id for p, _ in failed}
     store.save_pages([p.page for p in batch if p.book_id not in failed_ids])
     return failed

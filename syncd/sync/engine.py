@@ -5,8 +5,10 @@ target in batches. The engine gets small runtime objects, never the config.
 from __future__ import annotations
 
 import errno
+import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,13 +24,16 @@ from syncd.sync.apply import (
     WriteBatch,
     WriteFile,
     apply_batch,
+    begin_batch,
+    finish_batch,
     one_by_one,
     recover_intents,
+    write_items,
 )
 from syncd.sync.locate import VaultIndex
 from syncd.sync.plan import FolderNames, PlanContext, Planned, TargetPolicy, plan_book
 from syncd.sync.pull import ExportSource, PullResult, pull
-from syncd.sync.state import PAGE_LIVE, StateStore
+from syncd.sync.state import PAGE_LIVE, PageRow, StateStore
 
 log = structlog.get_logger("syncd.engine")
 
@@ -151,6 +156,59 @@ def run_pass(
     for runtime in targets:
         check_vault_root(runtime, store)
     source.check_token()
+    with _fewer_collections():
+        try:
+            pulled, summaries = _pull_and_sync(
+                store,
+                source,
+                targets,
+                base_url=base_url,
+                overlap=overlap,
+                now=now,
+                dry_run=dry_run,
+                full=full,
+                progress=progress,
+                pull_progress=pull_progress,
+                clock=clock,
+                should_stop=should_stop,
+                force=force,
+                resync=resync,
+            )
+        finally:
+            store.release_books()
+    return PassSummary(pull=pulled, targets=summaries, elapsed=time.perf_counter() - started)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """A pass allocates hundreds of thousands of small objects that live until it ends (parsed
+    books, rendered pages, page rows) and almost none in cycles: at the default threshold the
+    cyclic collector walks them over and over. Collect less often while the pass runs."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 50_000), before[1], before[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def _pull_and_sync(
+    store: StateStore,
+    source: ExportSource,
+    targets: Sequence[TargetRuntime],
+    *,
+    base_url: str,
+    overlap: timedelta,
+    now: Callable[[], datetime],
+    dry_run: bool,
+    full: bool,
+    progress: Progress | None,
+    pull_progress: PullProgress | None,
+    clock: Callable[[], datetime],
+    should_stop: Callable[[], bool] | None,
+    force: bool,
+    resync: frozenset[int],
+) -> tuple[PullResult, list[TargetSummary]]:
     summaries: list[TargetSummary] = []
 
     def pull_now() -> PullResult:
@@ -191,7 +249,7 @@ def run_pass(
             force=force,
             resync=resync,
         )
-    return PassSummary(pull=pulled, targets=summaries, elapsed=time.perf_counter() - started)
+    return pulled, summaries
 
 
 def _sync_targets(
@@ -208,19 +266,45 @@ def _sync_targets(
     """Every target, batch by batch over the books due anywhere: each book is read from the
     cache once per batch, whatever number of targets it goes to. Every target's safety checks
     run before the first write."""
-    runs = [
-        _TargetRun(store, runtime, now=now, apply=apply, force=force, resync=resync)
-        for runtime in runtimes
-    ]
-    due = sorted(set().union(*(run.due for run in runs)))
-    for start in range(0, len(due), BATCH_BOOKS):
-        if should_stop is not None and should_stop():
-            raise PassStopped(f"stopped after {start} of {len(due)} books")
-        ids = due[start : start + BATCH_BOOKS]
-        books = {book_id: store.load_book(book_id) for book_id in ids}
-        for run in runs:
-            run.batch(books, ids, progress)
+    # One writer thread: a batch's files are written while the next batch is planned (the
+    # disk waits and the rendering overlap). Only file I/O runs there; the state store stays on
+    # this thread.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-writer") as writer:
+        runs = [
+            _TargetRun(
+                store, runtime, now=now, apply=apply, force=force, resync=resync, writer=writer
+            )
+            for runtime in runtimes
+        ]
+        due = sorted(set().union(*(run.due for run in runs)))
+        try:
+            for start in range(0, len(due), BATCH_BOOKS):
+                if should_stop is not None and should_stop():
+                    _finish_all(runs, progress)
+                    raise PassStopped(f"stopped after {start} of {len(due)} books")
+                ids = due[start : start + BATCH_BOOKS]
+                books = {book_id: store.load_book(book_id) for book_id in ids}
+                for run in runs:
+                    run.batch(books, ids, progress)
+            _finish_all(runs, progress)
+        except BaseException:
+            _finish_all(runs, progress, quiet=True)
+            raise
     return [run.summary for run in runs]
+
+
+def _finish_all(
+    runs: Sequence[_TargetRun], progress: Progress | None, *, quiet: bool = False
+) -> None:
+    """Record every batch still being written. `quiet`: the pass is failing anyway, so a
+    failure here is logged, not raised over the first one."""
+    for run in runs:
+        try:
+            run.finish(progress)
+        except Exception as error:
+            if not quiet:
+                raise
+            log.error("batch.unrecorded", target=run.runtime.policy.name, error=str(error))
 
 
 class _TargetRun:
@@ -235,6 +319,7 @@ class _TargetRun:
         apply: bool,
         force: bool,
         resync: frozenset[int],
+        writer: Executor,
     ) -> None:
         started = time.perf_counter()
         self.store = store
@@ -277,40 +362,78 @@ class _TargetRun:
                 self.summary.paused = True
                 self.due = {}
         self.done = 0
+        self.writer = writer
+        self.in_flight: _InFlight | None = None
         self.summary.elapsed = time.perf_counter() - started
 
     def batch(
         self, books: dict[int, Book | None], ids: Sequence[int], progress: Progress | None
     ) -> None:
+        """Plan this target's books among `ids`; with `apply`, finish the batch still being
+        written, then start writing this one on the writer thread."""
         started = time.perf_counter()
-        store, ctx, name = self.store, self.ctx, self.runtime.policy.name
         mine = [(book_id, self.due[book_id]) for book_id in ids if book_id in self.due]
         if not mine:
             return
-        batch = _plan_batch(store, ctx, mine, books, self.summary)
+        batch = _plan_batch(self.store, self.ctx, mine, books, self.summary)
         if self.apply:
-            writer = self.runtime.batch_writer()
-            failures = apply_batch(store, batch, writer, on_written=lambda p: _log_written(name, p))
-            changed = [p for p, error in failures if isinstance(error, FileChangedError)]
-            if changed:
-                # The user saved these files while we planned: plan them again from what is there.
-                log.info("file.changed_while_planning", target=name, files=len(changed))
-                retry = _plan_batch(store, ctx, [(p.book_id, p.page.rendered_rev) for p in changed])
-                failures = [f for f in failures if not isinstance(f[1], FileChangedError)]
-                failures += apply_batch(
-                    store, retry, writer, on_written=lambda p: _log_written(name, p)
-                )
-                batch = [p for p in batch if p.book_id not in {c.book_id for c in changed}] + retry
-            _count(self.summary, batch)
-            _record_failures(self.summary, name, failures)
-            _record_conflicts(store, name, batch, failures)
+            self.finish(progress)
+            writes = begin_batch(self.store, batch)
+            results = self.writer.submit(self.runtime.batch_writer(), write_items(writes))
+            self.in_flight = _InFlight(batch, writes, results)
         else:
             _count(self.summary, batch)
             self.summary.plan.extend(batch)
-        self.done += len(batch)
-        if progress is not None:
-            progress(name, self.done, len(self.due))
+            self._progress(len(batch), progress)
         self.summary.elapsed += time.perf_counter() - started
+
+    def finish(self, progress: Progress | None = None) -> None:
+        """Wait for the batch on the writer thread (if any) and record how it went."""
+        in_flight, self.in_flight = self.in_flight, None
+        if in_flight is None:
+            return
+        started = time.perf_counter()
+        store, ctx, name = self.store, self.ctx, self.runtime.policy.name
+        batch = in_flight.batch
+        failures = finish_batch(
+            store,
+            batch,
+            in_flight.writes,
+            in_flight.results.result(),
+            on_written=lambda p: _log_written(name, p),
+        )
+        changed = [p for p, error in failures if isinstance(error, FileChangedError)]
+        if changed:
+            # The user saved these files while we planned: plan them again from what is there.
+            log.info("file.changed_while_planning", target=name, files=len(changed))
+            retry = _plan_batch(store, ctx, [(p.book_id, p.page.rendered_rev) for p in changed])
+            failures = [f for f in failures if not isinstance(f[1], FileChangedError)]
+            failures += apply_batch(
+                store,
+                retry,
+                self.runtime.batch_writer(),
+                on_written=lambda p: _log_written(name, p),
+            )
+            batch = [p for p in batch if p.book_id not in {c.book_id for c in changed}] + retry
+        _count(self.summary, batch)
+        _record_failures(self.summary, name, failures)
+        _record_conflicts(store, name, batch, failures)
+        self._progress(len(batch), progress)
+        self.summary.elapsed += time.perf_counter() - started
+
+    def _progress(self, planned: int, progress: Progress | None) -> None:
+        self.done += planned
+        if progress is not None:
+            progress(self.runtime.policy.name, self.done, len(self.due))
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A batch whose intents are committed and whose files the writer thread is writing."""
+
+    batch: Sequence[Planned]
+    writes: Sequence[Planned]
+    results: Future[list[Exception | None]]
 
 
 def _plan_batch(
@@ -323,11 +446,12 @@ def _plan_batch(
     """Plan each book; one that cannot be planned (an unreadable or non-UTF-8 file, a path
     that leaves the vault, a bug) is logged and left due for the next pass, and the rest go on."""
     batch: list[Planned] = []
+    pages = store.pages_of(ctx.policy.name, [book_id for book_id, _rev in due])
     for book_id, rev in due:
         book = books[book_id] if books is not None else store.load_book(book_id)
         if book is None:
             continue
-        page = store.page(ctx.policy.name, book_id)
+        page = pages.get(book_id)
         try:
             batch.append(plan_book(book=book, rev=rev, page=page, ctx=ctx))
         except Exception as error:  # isolate: one bad note must not stop the whole sync
@@ -366,9 +490,14 @@ def _guard_removals(
     if policy.on_upstream_delete == "keep":
         return
     live_pages = store.count_live_pages(policy.name)
+    if live_pages == 0:
+        return  # a first pass: nothing to remove anything from
     affected = 0
-    for book_id, _rev in due:
-        page = store.page(policy.name, book_id)
+    pages: dict[int, PageRow] = {}
+    for index, (book_id, _rev) in enumerate(due):
+        if index % 500 == 0:  # a few hundred rows at a time: rows hold whole page texts
+            pages = store.pages_of(policy.name, [bid for bid, _ in due[index : index + 500]])
+        page = pages.get(book_id)
         if page is None or page.status != PAGE_LIVE or not page.blocks:
             continue
         book = store.load_book(book_id)

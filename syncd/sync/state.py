@@ -304,17 +304,53 @@ def database_error(path: Path, exc: sqlite3.DatabaseError) -> StateError:
     return StateError(f"state store {path}: {exc}: {what}")
 
 
+def _check_length(path: Path) -> None:
+    """A database file cut short (a copy or a restore that stopped early) is refused before
+    SQLite reads it: the header's page count, when valid, says how long the file must be. New
+    commits live in the WAL until a checkpoint, so the main file is never shorter than that."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+            size = os.fstat(file.fileno()).st_size
+    except FileNotFoundError:
+        return
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return  # empty (a new store) or not SQLite at all: SQLite's own error says so
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The count is valid only when written by a SQLite that maintains it (change counter ==
+    # version-valid-for number), as every SQLite since 3.7.0 does.
+    if pages and header[24:28] == header[92:96] and size < pages * page_size:
+        raise sqlite3.DatabaseError(
+            f"database file is truncated ({size} bytes, its header says {pages * page_size})"
+        )
+
+
+# At most this many highlights' books stay parsed in memory between the pull and the render
+# (about 35 MB): a first pass of a big library holds that much, not the whole library.
+FRESH_BOOKS_HIGHLIGHTS = 100_000
+
+
 class StateStore:
     """All persistent state of syncd. One instance per process; not shared across threads."""
 
     def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
         self.path = path
+        # Books merged by this pass's pull, kept parsed for the render that follows (decoding
+        # them again was a fifth of a first pass). Bounded; emptied on rollback and by
+        # release_books().
+        self._fresh: dict[int, Book] = {}
+        self._fresh_highlights = 0
 
     # --- opening ---------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, state_dir: Path) -> StateStore:
+    def open(cls, state_dir: Path, *, verify: bool = False) -> StateStore:
+        """`verify`: also read every page (PRAGMA quick_check). That takes time in proportion
+        to the library, so `syncd check`, the daemon's start and rebuild-state do it, not each
+        `--once` pass; every open checks that the file is not shorter than its header says."""
         _prepare_state_dir(state_dir)
         path = state_dir / STATE_FILE
         old_umask = os.umask(0o077)  # the database, its WAL and SHM files are born 0600
@@ -327,7 +363,7 @@ class StateStore:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
             store = cls(db, path)
-            store._prepare()
+            store._prepare(verify=verify)
             os.chmod(path, 0o600)
         except (sqlite3.DatabaseError, OSError, StateError) as exc:
             if db is not None:
@@ -344,16 +380,18 @@ class StateStore:
             os.umask(old_umask)
         return store
 
-    def _prepare(self) -> None:
+    def _prepare(self, *, verify: bool) -> None:
         db = self._db
+        _check_length(self.path)
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed write intent is on disk before the vault file is replaced.
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
-        check = db.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+        if verify:
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
         db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
         )
@@ -383,6 +421,7 @@ class StateStore:
         try:
             yield db
         except BaseException:
+            self.release_books()  # they may hold what the rollback undoes
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
@@ -411,8 +450,24 @@ class StateStore:
     # --- library cache ---------------------------------------------------------------------------
 
     def load_book(self, book_id: int) -> Book | None:
+        fresh = self._fresh.get(book_id)
+        if fresh is not None:
+            return fresh
         row = self._db.execute("SELECT data FROM books WHERE id=?", (book_id,)).fetchone()
         return None if row is None else book_from_json(row[0])
+
+    def release_books(self) -> None:
+        """Forget the books kept from the pull (the cache on disk has them)."""
+        self._fresh = {}
+        self._fresh_highlights = 0
+
+    def _keep_fresh(self, book: Book) -> None:
+        previous = self._fresh.pop(book.id, None)
+        if previous is not None:
+            self._fresh_highlights -= len(previous.highlights)
+        if self._fresh_highlights + len(book.highlights) <= FRESH_BOOKS_HIGHLIGHTS:
+            self._fresh[book.id] = book
+            self._fresh_highlights += len(book.highlights)
 
     def merge_book(self, incoming: Book, *, rev: int, full: bool) -> bool:
         """Fold an export copy of a book into the cache; True if anything changed.
@@ -437,6 +492,7 @@ class StateStore:
         data = book_to_json(merged)
         if cached is not None and book_to_json(cached) == data:
             return False
+        self._keep_fresh(merged)
         self._db.execute(
             "INSERT INTO books(id, data, is_deleted, category, rev) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET data=excluded.data, is_deleted=excluded.is_deleted, "
@@ -464,6 +520,21 @@ class StateStore:
             "SELECT * FROM pages WHERE target=? AND book_id=?", (target, book_id)
         ).fetchone()
         return None if row is None else _row_to_page(row)
+
+    def pages_of(self, target: str, book_ids: Sequence[int]) -> dict[int, PageRow]:
+        """This target's rows for these books (one query per few hundred, not one per book)."""
+        found: dict[int, PageRow] = {}
+        ids = list(book_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT * FROM pages WHERE target=? AND book_id IN ({marks})", (target, *chunk)
+            )
+            for row in rows:
+                page = _row_to_page(row)
+                found[page.book_id] = page
+        return found
 
     def pages(self, target: str) -> list[PageRow]:
         rows = self._db.execute("SELECT * FROM pages WHERE target=? ORDER BY book_id", (target,))
