@@ -28,6 +28,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 from types import FrameType
 from typing import Any
 
@@ -95,11 +96,17 @@ def observe_file(path: Path) -> Observed | None:
     """Hash, mtime and size of one file, taken from the same open file; None if it is gone.
     Other OSErrors (permissions, I/O) are raised: an unreadable file is not a deleted one."""
     try:
-        with open(path, "rb") as handle:
-            stat = os.fstat(handle.fileno())
-            data = handle.read()
+        # O_NONBLOCK: a named pipe at a note's path must not block the daemon until something
+        # writes to it; only a regular file is read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+    stat = os.fstat(fd)
+    if not S_ISREG(stat.st_mode):
+        os.close(fd)
+        return None  # a pipe, device or folder is no note
+    with open(fd, "rb") as handle:  # closes fd
+        data = handle.read()
     try:
         content_hash = text_hash(data.decode("utf-8"))
     except UnicodeDecodeError:

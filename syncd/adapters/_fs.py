@@ -243,18 +243,29 @@ def _vault_error(path: Path, action: str, exc: OSError) -> VaultError:
 
 
 def read_text_if_exists(path: Path) -> str | None:
-    """The file's text exactly as stored (UTF-8, no newline translation), or None if absent."""
+    """The file's text exactly as stored (UTF-8, no newline translation), or None if absent.
+
+    Only a regular file is read: a named pipe would block the pass until something writes to
+    it (O_NONBLOCK lets the open return so it can be refused), and a folder is no note."""
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            return handle.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
-    except UnicodeDecodeError as exc:
-        raise VaultError(f"{path} is not valid UTF-8 (byte {exc.start}): {exc.reason}") from exc
     except OSError as exc:
         if exc.errno in _VAULT_ERRNOS:
             raise _vault_error(path, "read", exc) from exc
         raise
+    kind = os.fstat(fd).st_mode
+    if not stat.S_ISREG(kind):
+        os.close(fd)
+        what = "a folder" if stat.S_ISDIR(kind) else "not a regular file (a pipe or device)"
+        raise VaultError(f"{path} is {what}, not a note; left alone")
+    with open(fd, "rb") as handle:  # closes fd
+        data = handle.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VaultError(f"{path} is not valid UTF-8 (byte {exc.start}): {exc.reason}") from exc
 
 
 def _relative_to_vault(path: Path, vault_root: Path) -> PurePosixPath:

@@ -18,7 +18,7 @@ from syncd.adapters._fs import (
     resolve_inside,
     stage_write,
 )
-from syncd.errors import FileChangedError
+from syncd.errors import FileChangedError, UnsafePathError
 from syncd.sync.state import text_hash
 
 
@@ -101,7 +101,10 @@ class VaultFiles:
     def cleanup_temp(self, folders: Sequence[str]) -> int:
         removed = 0
         for folder in folders:
-            path = resolve_inside(self.root, folder) if folder not in ("", ".") else self.root
+            try:
+                path = resolve_inside(self.root, folder) if folder not in ("", ".") else self.root
+            except UnsafePathError:
+                continue  # a folder linked out of the vault: its pages are refused, one by one
             if path.is_dir():
                 removed += cleanup_temp_files(path)
         return removed

@@ -12,11 +12,16 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from urllib.parse import unquote
 
+import structlog
+
+from syncd.errors import VaultError
 from syncd.model import Book
 from syncd.sync.state import PageRow, text_hash
 
 ListFiles = Callable[[], Iterable[str]]  # every .md file of the target, relative paths
 ReadFile = Callable[[str], str | None]
+
+log = structlog.get_logger("syncd.locate")
 
 _LOGSEQ_TITLE = re.compile(r"^title::[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 _FRONT_TITLE = re.compile(r"\A---\n(?:.*\n)*?title:[ \t]*(.+?)[ \t]*\n(?:.*\n)*?---", re.MULTILINE)
@@ -76,7 +81,13 @@ class VaultIndex:
             for path in self._list_files():
                 if path in self._owned or _FULL_DOCUMENT_FOLDER in f"/{path}":
                     continue
-                text = self._read(path)
+                try:
+                    text = self._read(path)
+                except VaultError as error:
+                    # A note syncd cannot read (not UTF-8, no permission, linked out of the
+                    # vault) is no page to adopt or follow; the book looked up goes on.
+                    log.warning("vault.file_skipped", path=path, error=str(error))
+                    continue
                 if text is None:
                     continue
                 self._texts[path] = text

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from syncd.notes.blockids import ID_LINE, with_id_lines
-from syncd.notes.page import Block, Page, split_lines
+from syncd.notes.page import Block, Page, line_body, split_lines
 from syncd.notes.parse_logseq import parse_logseq
 from syncd.notes.parse_obsidian import parse_obsidian
 
@@ -100,7 +100,11 @@ _SECTION_HEADER = re.compile(
 
 _SPACE = re.compile(r"\s+")
 _ESCAPE = re.compile(r"\\([-#:$<`~\\*_\[\]])")
-_LINK_TAIL = re.compile(r"\s*\((?:\[[^\]]*\]\([^)]*\)|Page[\u00a0 ]\d+)\)\s*(?:\^[\w-]+)?\s*$")
+# `(?<!\s)`: a match may only start where a run of spaces starts; tried at every space of a long
+# run, `\s*` made this quadratic (a pasted table's 100k spaces: minutes).
+_LINK_TAIL = re.compile(
+    r"(?<!\s)\s*\((?:\[[^\]]*\]\([^)]*\)|Page[\u00a0 ]\d+)\)\s*(?:\^[\w-]+)?\s*$"
+)
 
 
 def _strip_blank_tail(lines: list[str]) -> int:
@@ -337,7 +341,7 @@ def _merge_head(
     last_keyed = -1
     seen: set[str] = set()
     for index in range(head_end):
-        body = lines[index].rstrip("\n")
+        body = line_body(lines[index])  # a CRLF file's lines compare without their "\r"
         key = _head_key(body, fmt)
         if key is None:
             continue
@@ -468,10 +472,22 @@ def merge_page(
         text = append_section(text, appended)
         for hid in appended:
             new_blocks[hid] = BlockRecord(_norm(ours.blocks[hid]), render_hash(ours.blocks[hid]))
+    if _crlf_throughout(theirs):
+        # Lines syncd adds or replaces take the file's own line ending, not a mix.
+        text = _BARE_LF.sub("\r\n", text)
     result.text = text
     result.added = tuple(fresh)
     result.tombstones = frozenset(new_tombstones)
     return result
+
+
+_BARE_LF = re.compile(r"(?<!\r)\n")
+
+
+def _crlf_throughout(text: str) -> bool:
+    """True when every line break in `text` is CRLF (the whole file saved by a Windows editor)."""
+    breaks = text.count("\n")
+    return breaks > 0 and text.count("\r\n") == breaks
 
 
 def _anchor(
