@@ -385,6 +385,8 @@ def _merge(
 ) -> Planned:
     adapter, policy = ctx.adapter, ctx.policy
     later = Section("new", ctx.now, new_ids)
+    if len(current) > MERGE_LIMIT_CHARS:
+        return _append_only(book, rev, page, later, current, ctx)
     # Every live highlight's block, whichever section (if any) it ends up in.
     everything = (Section("first", ctx.now, tuple(h.id for h in book.live_highlights())),)
     ours = _ours(adapter, book, everything, page.page_title)
@@ -450,6 +452,33 @@ def _merge(
         merged.blocks_affected,
         merged.removed,
         tuple(merged.conflicts),
+    )
+
+
+# Above this size a page is not parsed for a block merge (a pasted image or a PDF dump made it
+# hundreds of MB of parser state); new highlights are only appended, as Readwise's plugin does.
+MERGE_LIMIT_CHARS = 8_000_000
+
+
+def _append_only(
+    book: Book, rev: int, page: PageRow, later: Section, current: str, ctx: PlanContext
+) -> Planned:
+    reason = (
+        f"larger than {MERGE_LIMIT_CHARS // 1_000_000} MB: new highlights appended, "
+        "upstream edits not merged"
+    )
+    row = replace(page, user_modified=True, rendered_rev=rev)
+    if not later.highlight_ids:
+        return Planned(book.id, "skip", reason, page.path, None, row, 0, text_hash(current))
+    text = ctx.adapter.append_section(current, book, later)
+    # Block records for what was appended, so a later block merge knows them (not new again).
+    appended = _records(ctx.adapter.render_parts(book, (later,), page.page_title))
+    row = replace(
+        row, sections=(*page.sections, later), blocks={**page.blocks, **appended}
+    ).with_write(text, rendered_rev=rev)
+    added = len(later.highlight_ids)
+    return Planned(
+        book.id, "append", reason, page.path, text, row, added, text_hash(current), added
     )
 
 
