@@ -5,7 +5,6 @@ target in batches. The engine gets small runtime objects, never the config.
 from __future__ import annotations
 
 import errno
-import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -156,40 +155,26 @@ def run_pass(
     for runtime in targets:
         check_vault_root(runtime, store)
     source.check_token()
-    with _fewer_collections():
-        try:
-            pulled, summaries = _pull_and_sync(
-                store,
-                source,
-                targets,
-                base_url=base_url,
-                overlap=overlap,
-                now=now,
-                dry_run=dry_run,
-                full=full,
-                progress=progress,
-                pull_progress=pull_progress,
-                clock=clock,
-                should_stop=should_stop,
-                force=force,
-                resync=resync,
-            )
-        finally:
-            store.release_books()
-    return PassSummary(pull=pulled, targets=summaries, elapsed=time.perf_counter() - started)
-
-
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """A pass allocates hundreds of thousands of small objects that live until it ends (parsed
-    books, rendered pages, page rows) and almost none in cycles: at the default threshold the
-    cyclic collector walks them over and over. Collect less often while the pass runs."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], 50_000), before[1], before[2])
     try:
-        yield
+        pulled, summaries = _pull_and_sync(
+            store,
+            source,
+            targets,
+            base_url=base_url,
+            overlap=overlap,
+            now=now,
+            dry_run=dry_run,
+            full=full,
+            progress=progress,
+            pull_progress=pull_progress,
+            clock=clock,
+            should_stop=should_stop,
+            force=force,
+            resync=resync,
+        )
     finally:
-        gc.set_threshold(*before)
+        store.release_books()
+    return PassSummary(pull=pulled, targets=summaries, elapsed=time.perf_counter() - started)
 
 
 def _pull_and_sync(

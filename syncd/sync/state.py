@@ -328,8 +328,8 @@ def _check_length(path: Path) -> None:
 
 
 # At most this many highlights' books stay parsed in memory between the pull and the render
-# (about 35 MB): a first pass of a big library holds that much, not the whole library.
-FRESH_BOOKS_HIGHLIGHTS = 100_000
+# (about 45 MB): a first pass of a big library holds that much, not the whole library.
+FRESH_BOOKS_HIGHLIGHTS = 50_000
 
 
 class StateStore:
