@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from syncd.standin import Library, StandinServer, generate_library
+from tests.e2e.leaks import assert_token_absent, assert_token_absent_from_files
 
 TOKEN = "e2e-token-6f1c2b9d0a7e4c1f"
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ class Setup:
         env["PYTHONPATH"] = str(ROOT)
         if now is not None:
             env["SYNCD_NOW"] = now
-        return subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "syncd", "--config", str(self.config), *args],
             capture_output=True,
             text=True,
@@ -44,6 +45,8 @@ class Setup:
             timeout=timeout,
             stdin=subprocess.DEVNULL,
         )
+        assert_token_absent(TOKEN, done.stdout, done.stderr)
+        return done
 
     def pages(self, target: str) -> dict[int, tuple[str, str, str]]:
         """book id -> (path, page title, status) as the state store records them."""
@@ -93,6 +96,8 @@ def make_setup(tmp_path: Path, library: Library) -> Iterator[Setup]:
     with StandinServer(library, token=TOKEN) as server:
         config, obsidian, logseq, state = write_config(tmp_path, server.base_url)
         yield Setup(server, library, config, obsidian, logseq, state)
+        # Whatever the test did: neither the vaults nor the state store hold the token.
+        assert_token_absent_from_files(TOKEN, obsidian, logseq, state)
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ from syncd.standin import Fault, FaultPlan, Library, Quirks, StandinServer, gene
 from syncd.standin.faults import RequestInfo
 from syncd.sync.engine import PassSummary, run_pass
 from syncd.sync.state import StateStore
+from tests.e2e.leaks import assert_token_absent, assert_token_absent_from_files
 
 TOKEN = "faults-token-3b8e1d7c5a9f2046"
 EXPORT_PATH = "/api/v2/export/"
@@ -156,6 +157,7 @@ class Workspace:
                 )
         except SyncdError as exc:
             error = exc
+            assert_token_absent(TOKEN, str(exc))
         finally:
             store.close()
             self.switch.disarm()
@@ -261,6 +263,7 @@ def open_workspace(root: Path, seed: int) -> Iterator[Workspace]:
         config, vault, graph, state = write_config(root, server.base_url)
         cfg = load_config(config, environ={"HOME": str(root)})
         yield Workspace(root, library, server, switch, config, cfg, vault, graph, state)
+        assert_token_absent_from_files(TOKEN, vault, graph, state)
 
 
 # --- the script's upstream edits ------------------------------------------------------------------

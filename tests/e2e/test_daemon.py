@@ -92,12 +92,15 @@ class Daemon:
         self.events: list[Event] = []
         self.other_lines: list[str] = []
         self._cond = threading.Condition()
+        self.token_leaks: list[str] = []  # log lines that showed the token (must stay empty)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:
+            if TOKEN in line:
+                self.token_leaks.append(line[:200].replace(TOKEN, "<TOKEN>"))
             with self._cond:
                 try:
                     self.events.append(json.loads(line))
@@ -152,6 +155,7 @@ class Daemon:
         self._reader.join(timeout=10)
         if self.process.stderr is not None:
             self.process.stderr.close()
+        assert self.token_leaks == [], f"the Readwise token was logged: {self.token_leaks}"
 
 
 @pytest.fixture
