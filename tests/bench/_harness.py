@@ -89,6 +89,7 @@ class ChildRun:
     returncode: int
     stdout: str
     stderr: str
+    cpu_s: float = 0.0  # user + system seconds of the child: what noise on the disk cannot inflate
 
     def check(self, what: str) -> ChildRun:
         if self.returncode != 0:
@@ -162,6 +163,7 @@ def run_child(argv: Sequence[str], *, timeout: float = 900.0) -> ChildRun:
         returncode=proc.returncode,
         stdout=captured.get("out", b"").decode("utf-8", "replace"),
         stderr=stderr,
+        cpu_s=usage.ru_utime + usage.ru_stime,
     )
 
 

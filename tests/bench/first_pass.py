@@ -309,6 +309,7 @@ def report(r: Results) -> None:
     if len(first.runs) > 1:
         print(f"  {'':36} runs: {first.walls()}")
     strict_ok = first.wall_s <= FIRST_PASS_FACTOR * r.floor_fsync_s
+    print(f"  {'':36} cpu (user+sys) of the first pass: {first.runs[0].cpu_s:.2f} s")
     print(
         f"  {'':36} ratio {first.wall_s / r.floor_s:.2f}x floor, "
         f"{first.wall_s / r.floor_fsync_s:.2f}x floor with fsync (<= 2x: {_met(strict_ok)})"
