@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 from types import TracebackType
 
 from syncd.errors import LockHeld, StateError
+
+LOCK_WAIT_S = 1.0
 
 
 class StateLock:
@@ -21,14 +24,22 @@ class StateLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise StateError(f"cannot open lock file {self.path}: {exc.strerror}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise LockHeld(
-                f"another syncd (PID {holder}) is using the state dir {self.path.parent}"
-            ) from None
+        # A syncd killed a moment ago may still have a worker process on its way out (the
+        # kernel kills it with its parent; it keeps the lock until it is gone): wait a little.
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                os.close(fd)
+                raise LockHeld(
+                    f"another syncd (PID {holder}) is using the state dir {self.path.parent}"
+                ) from None
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -30,6 +30,7 @@ from syncd.sync.apply import (
     write_items,
 )
 from syncd.sync.locate import VaultIndex
+from syncd.sync.parallel import can_fork, start_worker
 from syncd.sync.plan import FolderNames, PlanContext, Planned, TargetPolicy, plan_book
 from syncd.sync.pull import ExportSource, PullResult, pull
 from syncd.sync.state import PAGE_LIVE, PageRow, StateStore
@@ -37,6 +38,9 @@ from syncd.sync.state import PAGE_LIVE, PageRow, StateStore
 log = structlog.get_logger("syncd.engine")
 
 BATCH_BOOKS = 256
+# A pass with at least this many books due and several targets uses a worker process per
+# other target (a first pass, a full re-sync); a few edits are not worth a fork.
+PARALLEL_MIN_BOOKS = 200
 _DISK_LEVEL = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO}
 
 
@@ -250,32 +254,82 @@ def _sync_targets(
 ) -> list[TargetSummary]:
     """Every target, batch by batch over the books due anywhere: each book is read from the
     cache once per batch, whatever number of targets it goes to. Every target's safety checks
-    run before the first write."""
-    # One writer thread: a batch's files are written while the next batch is planned (the
-    # disk waits and the rendering overlap). Only file I/O runs there; the state store stays on
-    # this thread.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-writer") as writer:
-        runs = [
-            _TargetRun(
-                store, runtime, now=now, apply=apply, force=force, resync=resync, writer=writer
-            )
-            for runtime in runtimes
-        ]
-        due = sorted(set().union(*(run.due for run in runs)))
+    run before the first write. A big pass over several targets gives half of them to a forked
+    worker process (syncd.sync.parallel)."""
+    runs = [
+        _TargetRun(store, runtime, now=now, apply=apply, force=force, resync=resync)
+        for runtime in runtimes
+    ]
+    due = sorted(set().union(*(run.due for run in runs)))
+    if not (apply and len(runs) > 1 and len(due) >= PARALLEL_MIN_BOOKS and can_fork()):
+        _drive(store, runs, due, progress, should_stop)
+        return [run.summary for run in runs]
+
+    mine, theirs = runs[0::2], runs[1::2]
+
+    def work(report: Progress) -> list[TargetSummary]:
+        store.reconnect()  # the worker's own connection: one must never cross a fork
+        _drive(store, theirs, due, report, None)
+        return [run.summary for run in theirs]
+
+    store.disconnect()  # no SQLite connection may be open across the fork
+    try:
+        worker = start_worker(work)
+    finally:
+        store.reconnect()
+    failed = True
+    try:
+        _drive(store, mine, due, progress, should_stop, poll=lambda: worker.poll(progress))
+        failed = False
+    finally:
         try:
-            for start in range(0, len(due), BATCH_BOOKS):
+            summaries: list[TargetSummary] = worker.join(progress)
+        except Exception as error:
+            if not failed:
+                raise
+            # The pass is failing here already: report the worker's failure, raise ours.
+            log.error("worker.failed", error=str(error))
+    log.info(
+        "worker.done",
+        targets=[run.runtime.policy.name for run in theirs],
+        peak_rss_mb=round(worker.peak_rss_kb / 1024, 1) if worker.peak_rss_kb else None,
+    )
+    for run, summary in zip(theirs, summaries, strict=True):
+        run.summary = summary
+    return [run.summary for run in runs]
+
+
+def _drive(
+    store: StateStore,
+    runs: Sequence[_TargetRun],
+    due: Sequence[int],
+    progress: Progress | None,
+    should_stop: Callable[[], bool] | None,
+    *,
+    poll: Callable[[], None] | None = None,
+) -> None:
+    """The batches of `runs`. One writer thread: a batch's files are written while the next
+    batch is planned (the disk waits and the rendering overlap). Only file I/O runs there; the
+    state store stays on this thread."""
+    mine = [book_id for book_id in due if any(book_id in run.due for run in runs)]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-writer") as writer:
+        for run in runs:
+            run.writer = writer
+        try:
+            for start in range(0, len(mine), BATCH_BOOKS):
                 if should_stop is not None and should_stop():
                     _finish_all(runs, progress)
-                    raise PassStopped(f"stopped after {start} of {len(due)} books")
-                ids = due[start : start + BATCH_BOOKS]
+                    raise PassStopped(f"stopped after {start} of {len(mine)} books")
+                ids = mine[start : start + BATCH_BOOKS]
                 books = {book_id: store.load_book(book_id) for book_id in ids}
                 for run in runs:
                     run.batch(books, ids, progress)
+                if poll is not None:
+                    poll()
             _finish_all(runs, progress)
         except BaseException:
             _finish_all(runs, progress, quiet=True)
             raise
-    return [run.summary for run in runs]
 
 
 def _finish_all(
@@ -304,7 +358,6 @@ class _TargetRun:
         apply: bool,
         force: bool,
         resync: frozenset[int],
-        writer: Executor,
     ) -> None:
         started = time.perf_counter()
         self.store = store
@@ -347,7 +400,7 @@ class _TargetRun:
                 self.summary.paused = True
                 self.due = {}
         self.done = 0
-        self.writer = writer
+        self.writer: Executor | None = None  # set by _drive
         self.in_flight: _InFlight | None = None
         self.summary.elapsed = time.perf_counter() - started
 
@@ -364,6 +417,7 @@ class _TargetRun:
         if self.apply:
             self.finish(progress)
             writes = begin_batch(self.store, batch)
+            assert self.writer is not None
             results = self.writer.submit(self.runtime.batch_writer(), write_items(writes))
             self.in_flight = _InFlight(batch, writes, results)
         else:

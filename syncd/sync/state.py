@@ -327,6 +327,15 @@ def _check_length(path: Path) -> None:
         )
 
 
+def _configure(db: sqlite3.Connection) -> None:
+    """Per-connection settings (WAL is a property of the file, set once)."""
+    # FULL: a committed write intent is on disk before the vault file is replaced.
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    # A forked worker writes to the same store: each waits for the other's short transactions.
+    db.execute("PRAGMA busy_timeout=5000")
+
+
 # At most this many highlights' books stay parsed in memory between the pull and the render
 # (about 45 MB): a first pass of a big library holds that much, not the whole library.
 FRESH_BOOKS_HIGHLIGHTS = 50_000
@@ -384,10 +393,7 @@ class StateStore:
         db = self._db
         _check_length(self.path)
         db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a committed write intent is on disk before the vault file is replaced.
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=5000")
+        _configure(db)
         if verify:
             check = db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
@@ -413,6 +419,21 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def disconnect(self) -> None:
+        """Close the connection but keep the store (before a fork: SQLite's locks and file
+        handles must not be shared by two processes)."""
+        self._db.close()
+
+    def reconnect(self) -> None:
+        """A new connection after `disconnect` (in either process after a fork)."""
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            _configure(db)
+        except sqlite3.DatabaseError as exc:
+            raise database_error(self.path, exc) from exc
+        self._db = db
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
