@@ -292,7 +292,7 @@ def _sync_targets(
     log.info(
         "worker.done",
         targets=[run.runtime.policy.name for run in theirs],
-        peak_rss_mb=round(worker.peak_rss_kb / 1024, 1) if worker.peak_rss_kb else None,
+        private_mb=round(worker.private_kb / 1024, 1) if worker.private_kb else None,
     )
     for run, summary in zip(theirs, summaries, strict=True):
         run.summary = summary

@@ -50,7 +50,7 @@ class Worker:
     pid: int
     pipe: int  # read end: the worker's messages
     buffer: bytearray
-    peak_rss_kb: int | None = None  # the worker's own peak memory, once it reported it
+    private_kb: int | None = None  # memory the worker held alone at its end, once reported
     outcome: tuple[str, Any] | None = None  # ("result" | "error", value), once received
 
     def poll(self, on_progress: ProgressReport | None) -> None:
@@ -93,8 +93,8 @@ class Worker:
             if kind == "progress":
                 if on_progress is not None:
                     on_progress(message[1], message[2], message[3])
-            elif kind == "peak":
-                self.peak_rss_kb = message[1]
+            elif kind == "private":
+                self.private_kb = message[1]
             else:
                 self.outcome = (kind, message[1])
 
@@ -114,7 +114,7 @@ def start_worker(work: Callable[[ProgressReport], Any]) -> Worker:
             result = work(
                 lambda target, done, total: _send(write_end, ("progress", target, done, total))
             )
-            _send(write_end, ("peak", _peak_rss_kb()))
+            _send(write_end, ("private", _private_kb()))
             _send(write_end, ("result", result))
             code = 0
         except BaseException as exc:  # everything goes back to the parent
@@ -160,13 +160,15 @@ def _portable(exc: BaseException) -> BaseException:
     return WorkerFailed(f"{type(exc).__name__} in the worker process: {exc}\n{text}")
 
 
-def _peak_rss_kb() -> int | None:
-    """This process's peak resident memory (VmHWM), for the log: the worker's own share."""
+def _private_kb() -> int | None:
+    """Memory this process holds alone (not shared with its parent by the fork), at the end of
+    its work, when it holds the most: the worker's own share, for the log."""
+    total = 0
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
+        with open("/proc/self/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
     except (OSError, ValueError):
         return None
-    return None
+    return total or None

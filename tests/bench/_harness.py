@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "bench-token-5d2e8c41a9f07b36"
 MB = 1024 * 1024
 _VMHWM = re.compile(r"BENCH_VMHWM_KB (\d+)")
+# syncd's forked worker (a big pass over two targets) logs the memory it held alone (not shared
+# with syncd by the fork): counted on top of syncd's own peak.
+_WORKER_PEAK = re.compile(r'"private_mb": ([0-9.]+)[^\n]*"event": "worker.done"')
 # `syncd: obs: 3000 created, 0 updated, 0 unchanged, 49500 highlights added (1.23 s); ...`
 _SUMMARY_PART = re.compile(
     r"(?P<name>[\w.-]+): (?P<created>\d+) created, (?P<updated>\d+) updated, "
@@ -85,7 +88,7 @@ vault = "{logseq.as_posix()}"
 @dataclass(frozen=True, slots=True)
 class ChildRun:
     wall_s: float
-    peak_rss_mb: float  # this child's own peak RSS (its VmHWM; see tests/bench/_rss.py)
+    peak_rss_mb: float  # syncd's peak RSS (VmHWM, tests/bench/_rss.py) + its worker's own memory
     returncode: int
     stdout: str
     stderr: str
@@ -159,7 +162,9 @@ def run_child(argv: Sequence[str], *, timeout: float = 900.0) -> ChildRun:
         wall_s=wall,
         # The child's own VmHWM when it reports one; ru_maxrss (KiB) would include the
         # benchmark's own memory, inherited across fork.
-        peak_rss_mb=(int(own_peak[1]) if own_peak else usage.ru_maxrss) * 1024 / MB,
+        # syncd's peak plus what its worker held alone: what the two held at most at once.
+        peak_rss_mb=(int(own_peak[1]) if own_peak else usage.ru_maxrss) * 1024 / MB
+        + sum(float(mb) for mb in _WORKER_PEAK.findall(stderr)),
         returncode=proc.returncode,
         stdout=captured.get("out", b"").decode("utf-8", "replace"),
         stderr=stderr,

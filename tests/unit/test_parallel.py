@@ -33,7 +33,7 @@ def test_result_and_progress_come_back() -> None:
     result = worker.join(lambda target, done, total: seen.append((target, done, total)))
     assert result == [worker.pid] and worker.pid != os.getpid()
     assert seen == [("graph", 1, 2), ("graph", 2, 2)]
-    assert worker.peak_rss_kb is not None and worker.peak_rss_kb > 0
+    assert worker.private_kb is not None and worker.private_kb > 0
 
 
 def test_a_result_read_by_poll_is_still_returned_by_join() -> None:
