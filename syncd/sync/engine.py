@@ -159,45 +159,6 @@ def run_pass(
     for runtime in targets:
         check_vault_root(runtime, store)
     source.check_token()
-    try:
-        pulled, summaries = _pull_and_sync(
-            store,
-            source,
-            targets,
-            base_url=base_url,
-            overlap=overlap,
-            now=now,
-            dry_run=dry_run,
-            full=full,
-            progress=progress,
-            pull_progress=pull_progress,
-            clock=clock,
-            should_stop=should_stop,
-            force=force,
-            resync=resync,
-        )
-    finally:
-        store.release_books()
-    return PassSummary(pull=pulled, targets=summaries, elapsed=time.perf_counter() - started)
-
-
-def _pull_and_sync(
-    store: StateStore,
-    source: ExportSource,
-    targets: Sequence[TargetRuntime],
-    *,
-    base_url: str,
-    overlap: timedelta,
-    now: Callable[[], datetime],
-    dry_run: bool,
-    full: bool,
-    progress: Progress | None,
-    pull_progress: PullProgress | None,
-    clock: Callable[[], datetime],
-    should_stop: Callable[[], bool] | None,
-    force: bool,
-    resync: frozenset[int],
-) -> tuple[PullResult, list[TargetSummary]]:
     summaries: list[TargetSummary] = []
 
     def pull_now() -> PullResult:
@@ -211,34 +172,37 @@ def _pull_and_sync(
             on_page=pull_progress,
         )
 
-    if dry_run:
-        with _rolled_back(store):
-            pulled = pull_now()
-            summaries = _sync_targets(
-                store, targets, now=now(), apply=False, progress=progress, resync=resync
+    try:
+        if dry_run:
+            with _rolled_back(store):
+                pulled = pull_now()
+                summaries = _sync_targets(
+                    store, targets, now=now(), apply=False, progress=progress, resync=resync
+                )
+        else:
+            with store.transaction():
+                pulled = pull_now()
+            log.info(
+                "pull.done",
+                pages=pulled.pages,
+                books=pulled.books_seen,
+                books_changed=pulled.books_changed,
+                highlights=pulled.highlights_seen,
+                full=pulled.full,
             )
-    else:
-        with store.transaction():
-            pulled = pull_now()
-        log.info(
-            "pull.done",
-            pages=pulled.pages,
-            books=pulled.books_seen,
-            books_changed=pulled.books_changed,
-            highlights=pulled.highlights_seen,
-            full=pulled.full,
-        )
-        summaries = _sync_targets(
-            store,
-            targets,
-            now=now(),
-            apply=True,
-            progress=progress,
-            should_stop=should_stop,
-            force=force,
-            resync=resync,
-        )
-    return pulled, summaries
+            summaries = _sync_targets(
+                store,
+                targets,
+                now=now(),
+                apply=True,
+                progress=progress,
+                should_stop=should_stop,
+                force=force,
+                resync=resync,
+            )
+    finally:
+        store.release_books()  # the books kept parsed from the pull, however the pass ended
+    return PassSummary(pull=pulled, targets=summaries, elapsed=time.perf_counter() - started)
 
 
 def _sync_targets(
