@@ -236,6 +236,9 @@ def _sync_targets(
         _drive(store, theirs, due, report, None)
         return [run.summary for run in theirs]
 
+    # Both processes touch every book they render, so each would end up with its own copy of
+    # the books kept from the pull: read them from the store instead (memory stays ~flat).
+    store.release_books()
     store.disconnect()  # no SQLite connection may be open across the fork
     try:
         worker = start_worker(work)
