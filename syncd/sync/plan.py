@@ -270,12 +270,23 @@ def _created(
     return Planned(book.id, "create", reason, path, parts.text, row, count, blocks_affected=count)
 
 
+def _title_for_name(adapter: Adapter, book: Book, name: str) -> str:
+    """The page title that goes with file `name`: a page syncd created for a book whose title
+    clashed carries the book id (see _pick_name), in its title as in its name."""
+    base = adapter.page_title(book)
+    extras = ("", f" ({book.id})", *(f" ({book.id}-{n})" for n in range(2, 10)))
+    for extra in extras:
+        if fold_name(adapter.file_name(base, extra)) == fold_name(name):
+            return base + extra
+    return base
+
+
 def _adopt(
     book: Book, rev: int, path: str, text: str, first: tuple[Section, ...], ctx: PlanContext
 ) -> Planned | None:
     """Take over a page that Readwise's plugin (or an earlier install) wrote for this book."""
     adapter = ctx.adapter
-    title = adapter.page_title(book)
+    title = _title_for_name(adapter, book, PurePosixPath(path).name)
     parts = adapter.render_parts(book, first, title)
     if parts.text == text:
         # Exactly the page syncd would create: one it created itself and did not get to record

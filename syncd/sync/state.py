@@ -321,8 +321,14 @@ def database_error(path: Path, exc: sqlite3.DatabaseError) -> StateError:
 
 def _check_length(path: Path) -> None:
     """A database file cut short (a copy or a restore that stopped early) is refused before
-    SQLite reads it: the header's page count, when valid, says how long the file must be. New
-    commits live in the WAL until a checkpoint, so the main file is never shorter than that."""
+    SQLite reads it: the header's page count, when valid, says how long the file must be."""
+    try:
+        if os.path.getsize(f"{path}-wal") > 0:
+            # A checkpoint killed midway leaves the file short of its header while the WAL still
+            # holds every page: SQLite finishes the job on open. Only a lone file is judged.
+            return
+    except FileNotFoundError:
+        pass
     try:
         with open(path, "rb") as file:
             header = file.read(100)
