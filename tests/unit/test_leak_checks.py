@@ -26,5 +26,5 @@ def test_a_token_in_any_file_under_the_roots_is_caught(tmp_path: Path) -> None:
     (tmp_path / "state" / "state.sqlite3-wal").write_bytes(b"\x00" * 64)
     assert assert_token_absent_from_files(TOKEN, tmp_path / "vault", tmp_path / "state") == 2
     (tmp_path / "state" / "state.sqlite3-wal").write_bytes(b"\x00" + TOKEN.encode() + b"\x00")
-    with pytest.raises(AssertionError, match="state.sqlite3-wal"):
+    with pytest.raises(AssertionError, match=r"state\.sqlite3-wal"):
         assert_token_absent_from_files(TOKEN, tmp_path / "vault", tmp_path / "state")
