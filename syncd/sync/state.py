@@ -379,7 +379,7 @@ class StateStore:
     @classmethod
     def open(cls, state_dir: Path, *, verify: bool = False) -> StateStore:
         """`verify`: also read every page (PRAGMA quick_check). That takes time in proportion
-        to the library, so `syncd check`, the daemon's start and rebuild-state do it, not each
+        to the library, so `syncd check` and the daemon's start do it, not each
         `--once` pass; every open checks that the file is not shorter than its header says."""
         _prepare_state_dir(state_dir)
         path = state_dir / STATE_FILE
