@@ -50,8 +50,17 @@ _VAULT_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM,
 # Safe names
 
 
+_DROP_TABLES: dict[frozenset[str], dict[int, None]] = {}
+
+
 def _clean_chars(text: str, forbidden: frozenset[str]) -> str:
     """Controls and separators become a space (they usually separate words); forbidden drop."""
+    if text.isascii() and text.isprintable():
+        # Printable ASCII has no control or separator characters: only drop the forbidden.
+        table = _DROP_TABLES.get(forbidden)
+        if table is None:
+            table = _DROP_TABLES[forbidden] = dict.fromkeys(map(ord, forbidden))
+        return text.translate(table)
     out: list[str] = []
     for char in text:
         if char in forbidden:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from syncd.adapters._fs import (
+    _clean_chars,
     atomic_write,
     cleanup_temp_files,
     fold_name,
@@ -396,3 +397,14 @@ def test_cleanup_temp_files_removes_only_our_leftovers(tmp_path: Path) -> None:
     assert (tmp_path / ".syncd-notes.tmp").exists() and (tmp_path / "note.md").exists()
     assert (tmp_path / ".obsidian" / ours).exists()
     assert cleanup_temp_files(tmp_path / "missing") == 0
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7F), max_size=60))
+def test_clean_chars_plain_ascii_fast_path_matches_the_per_character_rule(text: str) -> None:
+    forbidden = frozenset('/\\:*?"<>|#^[]')
+    by_rule = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") else c
+        for c in text
+        if c not in forbidden
+    )
+    assert _clean_chars(text, forbidden) == by_rule

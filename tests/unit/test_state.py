@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 from datetime import UTC, datetime
@@ -11,7 +12,16 @@ from syncd.adapters.base import Section
 from syncd.errors import StateError
 from syncd.model import Book, Highlight
 from syncd.sync.apply import recover_intents
-from syncd.sync.state import MIGRATIONS, PAGE_LIVE, PageRow, StateStore, text_hash
+from syncd.sync.merge import BlockRecord
+from syncd.sync.state import (
+    MIGRATIONS,
+    PAGE_LIVE,
+    PageRow,
+    StateStore,
+    blocks_from_json,
+    blocks_to_json,
+    text_hash,
+)
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -141,3 +151,33 @@ def test_observe_flags_user_edits_but_not_our_own_text(tmp_path: Path) -> None:
     assert store.observation("t", 1) == (2, 6, text_hash("theirs"))
     store.move_page("t", 1, "moved/a.md")
     assert store.page_by_path("t", "moved/a.md") is not None
+
+
+def test_block_records_stored_as_slices_of_the_written_text_round_trip() -> None:
+    written = "head\n- one\n- two\n- one\n- last"
+    blocks = {
+        1: BlockRecord("- one\n", "r1"),
+        2: BlockRecord("- two\n", "r2"),
+        3: BlockRecord("- one\n", "r3"),  # the same text again: found after the first
+        4: BlockRecord("- last\n", "r4"),  # not in the text as is (no final newline)
+        5: BlockRecord("- moved\n", "r5"),  # the user's text, kept as a record of its own
+    }
+    encoded = blocks_to_json(blocks, written)
+    stored = json.loads(encoded)
+    assert stored["1"] == [5, 11, "r1"] and stored["3"] == [17, 23, "r3"]
+    assert stored["4"] == ["- last\n", "r4"] and stored["5"] == ["- moved\n", "r5"]
+    assert blocks_from_json(encoded, written) == blocks
+    # Rows written before the slices (text inline) still read, with or without a text.
+    old = '{"7": ["- seven\\n", "r7"]}'
+    assert blocks_from_json(old, None) == {7: BlockRecord("- seven\n", "r7")}
+    assert blocks_to_json(blocks, None) == json.dumps(
+        {str(k): [v.text, v.render] for k, v in blocks.items()}, ensure_ascii=False
+    )
+    with pytest.raises(ValueError, match="block 1"):
+        blocks_from_json(encoded, None)
+
+
+def test_block_records_out_of_order_still_round_trip() -> None:
+    written = "".join(f"- block {n}\n" for n in range(40))
+    blocks = {n: BlockRecord(f"- block {n}\n", f"r{n}") for n in reversed(range(40))}
+    assert blocks_from_json(blocks_to_json(blocks, written), written) == blocks
