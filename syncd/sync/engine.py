@@ -30,17 +30,20 @@ from syncd.sync.apply import (
     write_items,
 )
 from syncd.sync.locate import VaultIndex
-from syncd.sync.parallel import can_fork, start_worker
+from syncd.sync.parallel import Worker, can_fork, start_gated_worker, start_worker
 from syncd.sync.plan import FolderNames, PlanContext, Planned, TargetPolicy, plan_book
-from syncd.sync.pull import ExportSource, PullResult, pull
+from syncd.sync.pull import ExportSource, PullResult, pull, pulls_everything
 from syncd.sync.state import PAGE_LIVE, PageRow, StateStore
 
 log = structlog.get_logger("syncd.engine")
 
 BATCH_BOOKS = 256
-# A pass with at least this many books due and several targets uses a worker process per
-# other target (a first pass, a full re-sync); a few edits are not worth a fork.
+# A pass over several targets with at least this many books due gives half the targets to a
+# worker process (a full re-sync, a new target); a few edits are not worth a fork.
 PARALLEL_MIN_BOOKS = 200
+# A full pull (the first pass, a reconcile) over several targets forks that worker before the
+# pull, whatever the number of books (unknown until the pull ends).
+FORK_BEFORE_FULL_PULL = True
 _DISK_LEVEL = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO}
 
 
@@ -180,8 +183,21 @@ def run_pass(
                     store, targets, now=now(), apply=False, progress=progress, resync=resync
                 )
         else:
-            with store.transaction():
-                pulled = pull_now()
+            early = _start_early_worker(
+                store,
+                targets,
+                full=pulls_everything(store, base_url=base_url, full=full),
+                progress=progress,
+                force=force,
+                resync=resync,
+            )
+            try:
+                with store.transaction():
+                    pulled = pull_now()
+            except BaseException:
+                if early is not None:
+                    early.cancel()
+                raise
             log.info(
                 "pull.done",
                 pages=pulled.pages,
@@ -199,10 +215,43 @@ def run_pass(
                 should_stop=should_stop,
                 force=force,
                 resync=resync,
+                early=early,
             )
     finally:
         store.release_books()  # the books kept parsed from the pull, however the pass ended
     return PassSummary(pull=pulled, targets=summaries, elapsed=time.perf_counter() - started)
+
+
+def _start_early_worker(
+    store: StateStore,
+    runtimes: Sequence[TargetRuntime],
+    *,
+    full: bool,
+    progress: Progress | None,
+    force: bool,
+    resync: frozenset[int],
+) -> Worker | None:
+    """Before a full pull over several targets, fork the worker for half of them while this
+    process is still small: it waits for the pull, so this process keeps the books it pulled
+    and the worker shares none of that memory (see syncd.sync.parallel)."""
+    if not (FORK_BEFORE_FULL_PULL and full and len(runtimes) > 1 and can_fork()):
+        return None
+    theirs = runtimes[1::2]
+
+    def work(report: Progress, now: datetime) -> list[TargetSummary]:
+        store.reconnect()  # the worker's own connection: one must never cross a fork
+        runs = [
+            _TargetRun(store, runtime, now=now, apply=True, force=force, resync=resync)
+            for runtime in theirs
+        ]
+        _drive(store, runs, sorted(set().union(*(run.due for run in runs))), report, None)
+        return [run.summary for run in runs]
+
+    store.disconnect()  # no SQLite connection may be open across the fork
+    try:
+        return start_gated_worker(work)
+    finally:
+        store.reconnect()
 
 
 def _sync_targets(
@@ -215,11 +264,24 @@ def _sync_targets(
     should_stop: Callable[[], bool] | None = None,
     force: bool = False,
     resync: frozenset[int] = frozenset(),
+    early: Worker | None = None,
 ) -> list[TargetSummary]:
     """Every target, batch by batch over the books due anywhere: each book is read from the
     cache once per batch, whatever number of targets it goes to. Every target's safety checks
     run before the first write. A big pass over several targets gives half of them to a forked
-    worker process (syncd.sync.parallel)."""
+    worker process (syncd.sync.parallel): `early`, forked before the pull, or one forked now."""
+    if early is not None:
+        early.go(now)
+        try:
+            runs = [
+                _TargetRun(store, runtime, now=now, apply=apply, force=force, resync=resync)
+                for runtime in runtimes[0::2]
+            ]
+        except BaseException:
+            early.cancel()  # it started already: wait for it, its error is not the first
+            raise
+        due = sorted(set().union(*(run.due for run in runs)))
+        return _with_worker(store, runs, due, early, progress, should_stop, runtimes[1::2])
     runs = [
         _TargetRun(store, runtime, now=now, apply=apply, force=force, resync=resync)
         for runtime in runtimes
@@ -244,6 +306,22 @@ def _sync_targets(
         worker = start_worker(work)
     finally:
         store.reconnect()
+    return _with_worker(
+        store, mine, due, worker, progress, should_stop, [run.runtime for run in theirs]
+    )
+
+
+def _with_worker(
+    store: StateStore,
+    mine: Sequence[_TargetRun],
+    due: Sequence[int],
+    worker: Worker,
+    progress: Progress | None,
+    should_stop: Callable[[], bool] | None,
+    theirs: Sequence[TargetRuntime],
+) -> list[TargetSummary]:
+    """Drive this process's targets while the worker does the others; every summary, in the
+    order of the config (this process has the even places, the worker the odd)."""
     failed = True
     try:
         _drive(store, mine, due, progress, should_stop, poll=lambda: worker.poll(progress))
@@ -258,12 +336,13 @@ def _sync_targets(
             log.error("worker.failed", error=str(error))
     log.info(
         "worker.done",
-        targets=[run.runtime.policy.name for run in theirs],
+        targets=[runtime.policy.name for runtime in theirs],
         private_mb=round(worker.private_kb / 1024, 1) if worker.private_kb else None,
     )
-    for run, summary in zip(theirs, summaries, strict=True):
-        run.summary = summary
-    return [run.summary for run in runs]
+    ordered: list[TargetSummary] = []
+    for index in range(len(mine) + len(summaries)):
+        ordered.append(mine[index // 2].summary if index % 2 == 0 else summaries[index // 2])
+    return ordered
 
 
 def _drive(

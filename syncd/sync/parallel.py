@@ -52,6 +52,25 @@ class Worker:
     buffer: bytearray
     private_kb: int | None = None  # memory the worker held alone at its end, once reported
     outcome: tuple[str, Any] | None = None  # ("result" | "error", value), once received
+    gate: int | None = None  # write end of a gated worker's go pipe, until used
+
+    def go(self, value: Any) -> None:
+        """Let a gated worker start, with `value` (see start_gated_worker)."""
+        assert self.gate is not None, "go() is for a gated worker, once"
+        gate, self.gate = self.gate, None
+        try:
+            _send(gate, (value,))
+        finally:
+            os.close(gate)
+
+    def cancel(self) -> None:
+        """Tell a gated worker not to start (or, once started, let it finish), and wait until
+        it is gone; what it did or failed is not reported (the caller is failing already)."""
+        if self.gate is not None:
+            os.close(self.gate)
+            self.gate = None
+        with contextlib.suppress(Exception):  # it did nothing; only its exit matters
+            self.join(None)
 
     def poll(self, on_progress: ProgressReport | None) -> None:
         """Pass on the progress the worker reported so far, without waiting."""
@@ -127,6 +146,42 @@ def start_worker(work: Callable[[ProgressReport], Any]) -> Worker:
             os._exit(code)  # no atexit handlers, no finalizers of the parent's objects
     os.close(write_end)
     return Worker(pid, read_end, bytearray())
+
+
+def start_gated_worker(work: Callable[[ProgressReport, Any], Any]) -> Worker:
+    """Fork now, while this process is small, but work later: the child waits for
+    `Worker.go(value)`, then runs `work(report_progress, value)`. After `Worker.cancel()` (or
+    the parent's death) it ends without working. Memory the parent fills after the fork is
+    never shared with the child, so the child cannot copy it either."""
+    gate_read, gate_write = os.pipe()
+
+    def gated(report: ProgressReport) -> Any:
+        os.close(gate_write)  # only the parent may hold the write end, or EOF would never come
+        message = _receive(gate_read)
+        os.close(gate_read)
+        return None if message is None else work(report, message[0])
+
+    try:
+        worker = start_worker(gated)
+    except BaseException:
+        os.close(gate_write)
+        raise
+    finally:
+        os.close(gate_read)
+    worker.gate = gate_write
+    return worker
+
+
+def _receive(fd: int) -> tuple[Any, ...] | None:
+    """One message from `fd` (see _send); None at end of file."""
+    data = bytearray()
+    while len(data) < _HEADER.size or len(data) < _HEADER.size + _HEADER.unpack_from(data)[0]:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return None
+        data += chunk
+    message: tuple[Any, ...] = pickle.loads(bytes(data[_HEADER.size :]))
+    return message
 
 
 def _die_with(parent: int) -> None:

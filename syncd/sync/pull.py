@@ -44,6 +44,13 @@ class PullResult:
     rev: int
 
 
+def pulls_everything(store: StateStore, *, base_url: str, full: bool = False) -> bool:
+    """Whether the next pull is a full export (asked for, the first, or another account's)."""
+    if full or store.get_source("watermark") is None:
+        return True
+    return store.get_source("base_url") != base_url  # the cache says nothing about this one
+
+
 def pull(
     store: StateStore,
     source: ExportSource,
@@ -56,12 +63,9 @@ def pull(
 ) -> PullResult:
     """Fold every export page since the watermark into the cache. Caller owns the transaction."""
     started = now()
+    full = pulls_everything(store, base_url=base_url, full=full)
     watermark_text = store.get_source("watermark")
-    if store.get_source("base_url") != base_url:
-        full = True  # another account or server: the cache says nothing about it
     watermark = None if full or watermark_text is None else parse_timestamp(watermark_text)
-    if watermark is None:
-        full = True
     rev = store.next_rev()
     pages = books_seen = books_changed = highlights_seen = 0
     # A book may be split across pages: only its first part replaces the cached copy.

@@ -9,13 +9,20 @@ import signal
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from syncd.errors import VaultError
-from syncd.sync import parallel
+from syncd.adapters.logseq import LogseqAdapter
+from syncd.adapters.obsidian import ObsidianAdapter
+from syncd.errors import ReadwiseUnavailable, VaultError
+from syncd.sync import engine, parallel
+from syncd.sync.engine import run_pass
 from syncd.sync.parallel import WorkerFailed, start_worker
+from syncd.sync.state import StateStore
+from tests.harness import MemorySource
+from tests.unit.test_parallel_pass import _runtime
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork + prctl")
 
@@ -117,3 +124,78 @@ def test_kill_9_of_the_parent_kills_the_worker(tmp_path: Path) -> None:
         assert parent.stdin is not None
         parent.stdin.close()
         parent.stdout.close()
+
+
+def test_a_gated_worker_starts_only_on_go_with_its_value(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+
+    def work(report: parallel.ProgressReport, value: str) -> str:
+        marker.write_text(value, encoding="utf-8")
+        report("graph", 1, 1)
+        return f"worked with {value}"
+
+    worker = parallel.start_gated_worker(work)
+    # Waiting on the gate, the worker has not run `work`: nothing came back, nothing written.
+    assert not select.select([worker.pipe], [], [], 0.2)[0]
+    assert not marker.exists()
+    worker.go("the pull's time")
+    seen: list[tuple[str, int, int]] = []
+    assert worker.join(lambda *a: seen.append(a)) == "worked with the pull's time"
+    assert marker.read_text(encoding="utf-8") == "the pull's time" and seen == [("graph", 1, 1)]
+
+
+def test_a_cancelled_gated_worker_ends_without_working(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+
+    def work(report: parallel.ProgressReport, value: object) -> None:
+        marker.write_text("ran", encoding="utf-8")
+
+    worker = parallel.start_gated_worker(work)
+    worker.cancel()
+    assert not marker.exists()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(worker.pid, os.WNOHANG)  # reaped: no zombie left behind
+
+
+def test_a_failing_full_pull_leaves_no_worker_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forked: list[int] = []
+
+    def counting(work):  # type: ignore[no-untyped-def]
+        worker = parallel.start_gated_worker(work)
+        forked.append(worker.pid)
+        return worker
+
+    monkeypatch.setattr(engine, "start_gated_worker", counting)
+
+    class Failing(MemorySource):
+        def export_pages(self, **kwargs: object):  # type: ignore[no-untyped-def,override]
+            yield from super().export_pages(**kwargs)  # type: ignore[arg-type]
+            raise ReadwiseUnavailable("export page 2: 503 after 5 attempts")
+
+    source = Failing()
+    source.add_book(1, "A book", ["one", "two"])
+    (tmp_path / "vault").mkdir()
+    (tmp_path / "graph").mkdir()
+    store = StateStore.open(tmp_path / "state")
+    try:
+        with pytest.raises(ReadwiseUnavailable):
+            run_pass(
+                store,
+                source,
+                [
+                    _runtime(tmp_path / "vault", "obs", ObsidianAdapter(), ""),
+                    _runtime(tmp_path / "graph", "lsq", LogseqAdapter(), "pages"),
+                ],
+                base_url="memory://",
+                overlap=timedelta(0),
+                now=lambda: datetime(2030, 1, 1, tzinfo=UTC),
+            )
+        assert len(forked) == 1  # the worker was forked before the pull
+        with pytest.raises(ChildProcessError):
+            os.waitpid(forked[0], os.WNOHANG)  # and is gone and reaped
+        assert store.book_count() == 0  # and the pull's transaction was rolled back
+    finally:
+        store.close()
+    assert not list(tmp_path.rglob("*.md"))

@@ -102,6 +102,7 @@ class _World:
 
 def _run(root: Path, monkeypatch: pytest.MonkeyPatch, *, parallel: bool) -> list[object]:
     monkeypatch.setattr(engine, "PARALLEL_MIN_BOOKS", 1 if parallel else 10**9)
+    monkeypatch.setattr(engine, "FORK_BEFORE_FULL_PULL", parallel)
     world = _World(root)
     first = world.sync()
     after_first = world.snapshot()
@@ -120,16 +121,23 @@ def _run(root: Path, monkeypatch: pytest.MonkeyPatch, *, parallel: bool) -> list
 def test_two_processes_write_exactly_what_one_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    forked = []
-    real_start = engine.start_worker
+    forked: list[str] = []
+    real_start, real_gated = engine.start_worker, engine.start_gated_worker
 
     def counting(work):  # type: ignore[no-untyped-def]
-        forked.append(True)
+        forked.append("after the pull")
         return real_start(work)
 
+    def counting_gated(work):  # type: ignore[no-untyped-def]
+        forked.append("before the pull")
+        return real_gated(work)
+
     monkeypatch.setattr(engine, "start_worker", counting)
+    monkeypatch.setattr(engine, "start_gated_worker", counting_gated)
     two = _run(tmp_path / "two", monkeypatch, parallel=True)
-    assert len(forked) == 2  # both passes really ran the logseq target in a worker
+    # Both passes really ran the logseq target in a worker: the first (a full pull) forked it
+    # before the pull, the second (incremental) after it.
+    assert forked == ["before the pull", "after the pull"]
     forked.clear()
     one = _run(tmp_path / "one", monkeypatch, parallel=False)
     assert forked == []
