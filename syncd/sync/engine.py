@@ -411,6 +411,7 @@ class _TargetRun:
         self.apply = apply
         policy = runtime.policy
         self.summary = TargetSummary(policy.name)
+        first_synced = store.create_markers(policy.name)  # before recovery drops them
         if apply:
             owned_folders = sorted(
                 {p.rpartition("/")[0] for p in store.page_paths(policy.name) if p}
@@ -424,7 +425,9 @@ class _TargetRun:
         if resync:
             store.mark_due(policy.name, resync)
         self.due = dict(store.books_to_render(policy.name))
-        owned = store.page_paths(policy.name)
+        # Not the placeholders a killed pass left (still there in a dry run): their files are
+        # recognised as syncd's own, not taken by another page.
+        owned = store.page_paths(policy.name, placeholders=False)
         index = VaultIndex(runtime.list_files, runtime.read_file, owned)
         self.ctx = PlanContext(
             policy=policy,
@@ -435,6 +438,7 @@ class _TargetRun:
             find_existing=index.find_existing,
             find_moved=index.find_moved,
             resync=resync,
+            first_synced=first_synced,
         )
         if apply and not force:
             try:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -36,6 +36,7 @@ from syncd.sync.state import (
     PAGE_DELETED_BY_USER,
     PAGE_DELETED_UPSTREAM,
     PAGE_LIVE,
+    PAGE_PENDING,
     PageRow,
     text_hash,
 )
@@ -140,6 +141,8 @@ class PlanContext:
     find_existing: FindExisting | None = None
     find_moved: FindMoved | None = None
     resync: frozenset[int] = frozenset()  # book ids the user asked to restore
+    # book id -> first-section time of a page a killed pass was creating (its create marker)
+    first_synced: Mapping[int, datetime] = field(default_factory=dict)
 
 
 def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -> Planned:
@@ -152,7 +155,7 @@ def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -
         row = PageRow(policy.name, book.id, "", "", PAGE_FILTERED, False, (), None, None, rev)
         return Planned(book.id, "skip", "category not selected", "", None, row, 0)
 
-    if page is None or page.status in (PAGE_FILTERED, PAGE_EMPTY):
+    if page is None or page.status in (PAGE_FILTERED, PAGE_EMPTY, PAGE_PENDING):
         if book.is_deleted or not live:
             row = PageRow(policy.name, book.id, "", "", PAGE_EMPTY, False, (), None, None, rev)
             return Planned(book.id, "skip", "no live highlights", "", None, row, 0)
@@ -287,7 +290,16 @@ def _adopt(
     """Take over a page that Readwise's plugin (or an earlier install) wrote for this book."""
     adapter = ctx.adapter
     title = _title_for_name(adapter, book, PurePosixPath(path).name)
-    parts = adapter.render_parts(book, first, title)
+    created_at = ctx.first_synced.get(book.id)
+    if created_at is not None:
+        # A killed pass was creating it, maybe on another day: with that pass's date, the page
+        # renders as written (a Logseq page shows the date).
+        hinted = (replace(first[0], synced_at=created_at),)
+        parts = adapter.render_parts(book, hinted, title)
+        if parts.text == text:
+            first = hinted
+    if created_at is None or parts.text != text:
+        parts = adapter.render_parts(book, first, title)
     if parts.text == text:
         # Exactly the page syncd would create: one it created itself and did not get to record
         # (a crash between the write and the commit). It is syncd's own, untouched.

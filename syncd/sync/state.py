@@ -32,7 +32,10 @@ STATE_FILE = "state.sqlite3"
 PAGE_LIVE = "live"
 PAGE_DELETED_BY_USER = "deleted_by_user"
 PAGE_DELETED_UPSTREAM = "deleted_upstream"
-_CREATE_MARKER = '{"create": true}'
+PAGE_PENDING = "pending"  # a placeholder: a write a killed pass began (recovered next pass)
+# A create marker's `pending` starts so (an intent's is a whole row, starting '{"path"').
+_CREATE_MARKER_PREFIX = '{"create": true'
+_IS_CREATE_MARKER = "pending LIKE '" + _CREATE_MARKER_PREFIX + "%'"
 
 
 def text_hash(text: str) -> str:
@@ -608,8 +611,14 @@ class StateStore:
         rows = self._db.execute("SELECT * FROM pages WHERE target=? ORDER BY book_id", (target,))
         return [_row_to_page(r) for r in rows]
 
-    def page_paths(self, target: str) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT path FROM pages WHERE target=?", (target,))]
+    def page_paths(self, target: str, *, placeholders: bool = True) -> list[str]:
+        """Paths of this target's pages; `placeholders`: also those of writes a killed pass
+        began (status pending)."""
+        where = "" if placeholders else " AND status != 'pending'"
+        return [
+            r[0]
+            for r in self._db.execute(f"SELECT path FROM pages WHERE target=?{where}", (target,))
+        ]
 
     def count_live_pages(self, target: str) -> int:
         row = self._db.execute(
@@ -675,28 +684,51 @@ class StateStore:
                     )
 
     def record_create_markers(self, pages: Sequence[PageRow]) -> None:
-        """Before new pages are written: a placeholder row each (path only), so a killed pass
-        still leaves their folders known for temp-file cleanup."""
+        """Before new pages are written: a placeholder row each (path, and when the page's
+        first section is dated), so a killed pass still leaves their folders known for
+        temp-file cleanup, and the next pass can recognise the page it wrote (see
+        `create_markers`)."""
+
+        def marker(page: PageRow) -> str:
+            first = page.sections[0].synced_at.isoformat() if page.sections else None
+            return json.dumps({"create": True, "synced_at": first})
+
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO pages(target, book_id, path, page_title, status, sections, "
                 "rendered_rev, pending) VALUES (?, ?, ?, ?, 'pending', '[]', 0, ?)",
-                [(p.target, p.book_id, p.path, p.page_title, _CREATE_MARKER) for p in pages],
+                [(p.target, p.book_id, p.path, p.page_title, marker(p)) for p in pages],
             )
+
+    def create_markers(self, target: str) -> dict[int, datetime]:
+        """Book id -> first-section time of each page a killed pass was creating: that pass's
+        page, found on a later day, renders the same only with that pass's date."""
+        found: dict[int, datetime] = {}
+        for book_id, pending in self._db.execute(
+            f"SELECT book_id, pending FROM pages WHERE target=? AND status='pending' "
+            f"AND {_IS_CREATE_MARKER}",
+            (target,),
+        ):
+            try:
+                found[int(book_id)] = datetime.fromisoformat(json.loads(pending)["synced_at"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a marker from before the date was kept, or a damaged one: no hint
+        return found
 
     def drop_create_markers(self, target: str) -> None:
         with self.transaction() as db:
             db.execute(
-                "DELETE FROM pages WHERE target=? AND status='pending' AND pending=?",
-                (target, _CREATE_MARKER),
+                f"DELETE FROM pages WHERE target=? AND status='pending' AND {_IS_CREATE_MARKER}",
+                (target,),
             )
 
     def pending_intents(self, target: str) -> list[tuple[PageRow | None, PageRow]]:
         """(current row or None for a placeholder, intended row) for every unfinished write."""
         out: list[tuple[PageRow | None, PageRow]] = []
         for row in self._db.execute(
-            "SELECT * FROM pages WHERE target=? AND pending IS NOT NULL AND pending != ?",
-            (target, _CREATE_MARKER),
+            f"SELECT * FROM pages WHERE target=? AND pending IS NOT NULL "
+            f"AND NOT {_IS_CREATE_MARKER}",
+            (target,),
         ):
             current = None if row["status"] == "pending" else _row_to_page(row)
             out.append((current, _page_from_json(target, row["book_id"], row["pending"])))
