@@ -28,14 +28,14 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
-from stat import S_ISREG
 from types import FrameType
 from typing import Any
 
 import httpx
 
+from syncd.adapters._fs import read_regular
 from syncd.config import Config, TargetConfig, load_config, resolve_token
-from syncd.errors import ConfigError, StateError, SyncdError
+from syncd.errors import ConfigError, StateError, SyncdError, VaultError
 from syncd.lock import StateLock
 from syncd.log import get_logger, redact_text
 from syncd.model import format_timestamp, parse_timestamp
@@ -96,17 +96,12 @@ def observe_file(path: Path) -> Observed | None:
     """Hash, mtime and size of one file, taken from the same open file; None if it is gone.
     Other OSErrors (permissions, I/O) are raised: an unreadable file is not a deleted one."""
     try:
-        # O_NONBLOCK: a named pipe at a note's path must not block the daemon until something
-        # writes to it; only a regular file is read.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
-    stat = os.fstat(fd)
-    if not S_ISREG(stat.st_mode):
-        os.close(fd)
+        found = read_regular(path)
+    except (NotADirectoryError, IsADirectoryError, VaultError):
         return None  # a pipe, device or folder is no note
-    with open(fd, "rb") as handle:  # closes fd
-        data = handle.read()
+    if found is None:
+        return None
+    data, stat = found
     try:
         content_hash = text_hash(data.decode("utf-8"))
     except UnicodeDecodeError:

@@ -251,26 +251,38 @@ def _vault_error(path: Path, action: str, exc: OSError) -> VaultError:
     return VaultError(f"cannot {action} {path}: {exc.strerror or exc}")
 
 
-def read_text_if_exists(path: Path) -> str | None:
-    """The file's text exactly as stored (UTF-8, no newline translation), or None if absent.
-
-    Only a regular file is read: a named pipe would block the pass until something writes to
-    it (O_NONBLOCK lets the open return so it can be refused), and a folder is no note."""
+def read_regular(path: Path | str) -> tuple[bytes, os.stat_result] | None:
+    """The bytes of the regular file at `path` and its stat, both from one open file; None if
+    nothing is there. Something else there (a folder, a named pipe, a device) is the one
+    VaultError this raises: O_NONBLOCK lets the open of a pipe return instead of blocking
+    the pass until something writes to it."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            what = "a folder" if stat.S_ISDIR(info.st_mode) else "a pipe or device"
+            raise VaultError(f"{path} is {what}, not a note; left alone")
+        with open(fd, "rb", closefd=False) as handle:
+            return handle.read(), info
+    finally:
+        os.close(fd)
+
+
+def read_text_if_exists(path: Path) -> str | None:
+    """The file's text exactly as stored (UTF-8, no newline translation), or None if absent.
+    Only a regular file is read (see read_regular)."""
+    try:
+        found = read_regular(path)
     except OSError as exc:
         if exc.errno in _VAULT_ERRNOS:
             raise _vault_error(path, "read", exc) from exc
         raise
-    kind = os.fstat(fd).st_mode
-    if not stat.S_ISREG(kind):
-        os.close(fd)
-        what = "a folder" if stat.S_ISDIR(kind) else "not a regular file (a pipe or device)"
-        raise VaultError(f"{path} is {what}, not a note; left alone")
-    with open(fd, "rb") as handle:  # closes fd
-        data = handle.read()
+    if found is None:
+        return None
+    data = found[0]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -469,9 +469,9 @@ class StateStore:
         self._db.close()
 
     def disconnect(self) -> None:
-        """Close the connection but keep the store (before a fork: SQLite's locks and file
+        """`close`, to be followed by `reconnect` (around a fork: SQLite's locks and file
         handles must not be shared by two processes)."""
-        self._db.close()
+        self.close()
 
     def reconnect(self) -> None:
         """A new connection after `disconnect` (in either process after a fork)."""
