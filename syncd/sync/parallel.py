@@ -4,7 +4,9 @@ Rendering and planning are pure Python, so threads cannot run two targets at onc
 It is used only where it is safe and pays:
 - the process has no other thread (a fork copies one thread; locks another thread held would
   stay held in the child), so never in the daemon, whose watcher thread runs all along;
-- the pass has many books due (a first pass, a full re-sync), not a few edits;
+- the pass has many books due (a full re-sync, a new target), not a few edits; or the pull is a
+  full export (the first pass, a reconcile): then the worker is forked before the pull, gated
+  until it ends (start_gated_worker), so it shares none of the memory the pull fills;
 - the platform is Linux (the worker must die with its parent: PR_SET_PDEATHSIG).
 
 Crash safety is the same as in one process: the worker opens its own connection to the state
