@@ -375,6 +375,9 @@ def _check_length(path: Path) -> None:
         )
 
 
+PAGE_SIZE = 16384
+
+
 def _configure(db: sqlite3.Connection) -> None:
     """Per-connection settings (WAL is a property of the file, set once)."""
     # FULL: a committed write intent is on disk before the vault file is replaced.
@@ -440,6 +443,11 @@ class StateStore:
     def _prepare(self, *, verify: bool) -> None:
         db = self._db
         _check_length(self.path)
+        # Only a new store takes it (an existing one keeps its size): rows hold whole books and
+        # pages, and on 4 KB pages most spill into overflow chains. A first pass of 50,000
+        # highlights wrote its rows in 0.28 s on 4 KB pages, 0.16 s on 16 KB, 0.10 s on 64 KB;
+        # 64 KB would make an empty store 1 MB and a WAL 64 MB before its checkpoint.
+        db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         db.execute("PRAGMA journal_mode=WAL")
         _configure(db)
         if verify:

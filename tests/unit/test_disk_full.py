@@ -260,10 +260,10 @@ def test_real_full_tmpfs_under_the_state_store_is_exit_7(
         if name.startswith(("SYNCD_", "READWISE_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("READWISE_TOKEN", "tok-disk-full-0123456789abcdef")
-    library = generate_library(books=40, highlights=600, seed=5)
+    library = generate_library(books=120, highlights=4000, seed=5)
     with StandinServer(library, token="tok-disk-full-0123456789abcdef") as server:
         config, vault, _graph, state = write_config(tmp_path, server.base_url)
-        tmpfs(state, "160k")  # room to open the store, not for the library's cache
+        tmpfs(state, "1m")  # room to open the store (16 KB pages), not for the library's cache
         code = cli.main(["--config", str(config), "--once"])
     err = capsys.readouterr().err
     assert code == 7, err

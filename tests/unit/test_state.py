@@ -181,3 +181,24 @@ def test_block_records_out_of_order_still_round_trip() -> None:
     written = "".join(f"- block {n}\n" for n in range(40))
     blocks = {n: BlockRecord(f"- block {n}\n", f"r{n}") for n in reversed(range(40))}
     assert blocks_from_json(blocks_to_json(blocks, written), written) == blocks
+
+
+def test_a_new_store_uses_big_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    StateStore.open(tmp_path / "new").close()
+    with sqlite3.connect(tmp_path / "new" / "state.sqlite3") as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 16384
+    old = tmp_path / "old"
+    old.mkdir(mode=0o700)
+    with sqlite3.connect(old / "state.sqlite3") as db:  # a store an earlier syncd made
+        db.execute("PRAGMA page_size=4096")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    (old / "state.sqlite3").chmod(0o600)
+    store = StateStore.open(old)
+    try:
+        store.merge_book(_book(1, _hl(1, "kept")), rev=1, full=True)
+        assert store.load_book(1) == _book(1, _hl(1, "kept"))
+    finally:
+        store.close()
+    with sqlite3.connect(old / "state.sqlite3") as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
