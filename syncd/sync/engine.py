@@ -187,7 +187,6 @@ def run_pass(
                 store,
                 targets,
                 full=pulls_everything(store, base_url=base_url, full=full),
-                progress=progress,
                 force=force,
                 resync=resync,
             )
@@ -227,7 +226,6 @@ def _start_early_worker(
     runtimes: Sequence[TargetRuntime],
     *,
     full: bool,
-    progress: Progress | None,
     force: bool,
     resync: frozenset[int],
 ) -> Worker | None:
@@ -240,18 +238,29 @@ def _start_early_worker(
 
     def work(report: Progress, now: datetime) -> list[TargetSummary]:
         store.reconnect()  # the worker's own connection: one must never cross a fork
-        runs = [
-            _TargetRun(store, runtime, now=now, apply=True, force=force, resync=resync)
-            for runtime in theirs
-        ]
-        _drive(store, runs, sorted(set().union(*(run.due for run in runs))), report, None)
+        runs, due = _target_runs(store, theirs, now=now, apply=True, force=force, resync=resync)
+        _drive(store, runs, due, report, None)
         return [run.summary for run in runs]
 
-    store.disconnect()  # no SQLite connection may be open across the fork
-    try:
+    with store.disconnected():  # no SQLite connection may be open across the fork
         return start_gated_worker(work)
-    finally:
-        store.reconnect()
+
+
+def _target_runs(
+    store: StateStore,
+    runtimes: Sequence[TargetRuntime],
+    *,
+    now: datetime,
+    apply: bool,
+    force: bool,
+    resync: frozenset[int],
+) -> tuple[list[_TargetRun], list[int]]:
+    """A run per target, and the books due in any of them (in id order)."""
+    runs = [
+        _TargetRun(store, runtime, now=now, apply=apply, force=force, resync=resync)
+        for runtime in runtimes
+    ]
+    return runs, sorted(set().union(*(run.due for run in runs)))
 
 
 def _sync_targets(
@@ -273,20 +282,14 @@ def _sync_targets(
     if early is not None:
         early.go(now)
         try:
-            runs = [
-                _TargetRun(store, runtime, now=now, apply=apply, force=force, resync=resync)
-                for runtime in runtimes[0::2]
-            ]
+            runs, due = _target_runs(
+                store, runtimes[0::2], now=now, apply=apply, force=force, resync=resync
+            )
         except BaseException:
             early.cancel()  # it started already: wait for it, its error is not the first
             raise
-        due = sorted(set().union(*(run.due for run in runs)))
         return _with_worker(store, runs, due, early, progress, should_stop, runtimes[1::2])
-    runs = [
-        _TargetRun(store, runtime, now=now, apply=apply, force=force, resync=resync)
-        for runtime in runtimes
-    ]
-    due = sorted(set().union(*(run.due for run in runs)))
+    runs, due = _target_runs(store, runtimes, now=now, apply=apply, force=force, resync=resync)
     if not (apply and len(runs) > 1 and len(due) >= PARALLEL_MIN_BOOKS and can_fork()):
         _drive(store, runs, due, progress, should_stop)
         return [run.summary for run in runs]
@@ -301,11 +304,8 @@ def _sync_targets(
     # Both processes touch every book they render, so each would end up with its own copy of
     # the books kept from the pull: read them from the store instead (memory stays ~flat).
     store.release_books()
-    store.disconnect()  # no SQLite connection may be open across the fork
-    try:
+    with store.disconnected():  # no SQLite connection may be open across the fork
         worker = start_worker(work)
-    finally:
-        store.reconnect()
     return _with_worker(
         store, mine, due, worker, progress, should_stop, [run.runtime for run in theirs]
     )

@@ -378,6 +378,13 @@ def _check_length(path: Path) -> None:
 PAGE_SIZE = 16384
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    # Autocommit (isolation_level None): transactions are explicit, see `transaction`.
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    return db
+
+
 def _configure(db: sqlite3.Connection) -> None:
     """Per-connection settings (WAL is a property of the file, set once)."""
     # FULL: a committed write intent is on disk before the vault file is replaced.
@@ -420,8 +427,7 @@ class StateStore:
                 # Before connecting: SQLite silently opens a file it may not write read-only,
                 # and the first write of a pass would fail.
                 os.chmod(path, 0o600)
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
+            db = _connect(path)
             store = cls(db, path)
             store._prepare(verify=verify)
             os.chmod(path, 0o600)
@@ -476,16 +482,20 @@ class StateStore:
     def close(self) -> None:
         self._db.close()
 
-    def disconnect(self) -> None:
-        """`close`, to be followed by `reconnect` (around a fork: SQLite's locks and file
-        handles must not be shared by two processes)."""
+    @contextmanager
+    def disconnected(self) -> Iterator[None]:
+        """No connection inside (around a fork: SQLite's locks and file handles must not be
+        shared by two processes); a new one after."""
         self.close()
+        try:
+            yield
+        finally:
+            self.reconnect()
 
     def reconnect(self) -> None:
-        """A new connection after `disconnect` (in either process after a fork)."""
+        """A new connection after `close` (the forked worker's own, or after `disconnected`)."""
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
+            db = _connect(self.path)
             _configure(db)
         except sqlite3.DatabaseError as exc:
             raise database_error(self.path, exc) from exc
@@ -622,7 +632,7 @@ class StateStore:
     def page_paths(self, target: str, *, placeholders: bool = True) -> list[str]:
         """Paths of this target's pages; `placeholders`: also those of writes a killed pass
         began (status pending)."""
-        where = "" if placeholders else " AND status != 'pending'"
+        where = "" if placeholders else f" AND status != '{PAGE_PENDING}'"
         return [
             r[0]
             for r in self._db.execute(f"SELECT path FROM pages WHERE target=?{where}", (target,))
@@ -738,7 +748,7 @@ class StateStore:
             f"AND NOT {_IS_CREATE_MARKER}",
             (target,),
         ):
-            current = None if row["status"] == "pending" else _row_to_page(row)
+            current = None if row["status"] == PAGE_PENDING else _row_to_page(row)
             out.append((current, _page_from_json(target, row["book_id"], row["pending"])))
         return out
 
