@@ -17,7 +17,7 @@ import secrets
 import stat
 import sys
 import unicodedata
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import cast
@@ -187,19 +187,22 @@ def fold_name(name: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
 
 
+def disambiguators(book_id: int) -> Iterator[str]:
+    """What makes a clashing name unique, in the order tried: "", then f" ({book_id})",
+    f" ({book_id}-2)", f" ({book_id}-3)", ..."""
+    return itertools.chain(("", f" ({book_id})"), (f" ({book_id}-{n})" for n in itertools.count(2)))
+
+
 def unique_name(
     name_for: Callable[[str], str], taken_folded: Collection[str], book_id: int
 ) -> tuple[str, str]:
     """Pick a file name not in `taken_folded` (names already folded with `fold_name`).
 
     `name_for(disambiguator)` builds a file name, e.g. `lambda d: adapter.file_name(title, d)`.
-    Tries "", then f" ({book_id})", f" ({book_id}-2)", ... and returns (file_name, disambiguator).
+    Tries each of `disambiguators(book_id)` and returns (file_name, disambiguator).
     """
-    disambiguators = itertools.chain(
-        ("", f" ({book_id})"), (f" ({book_id}-{n})" for n in itertools.count(2))
-    )
     # Distinct disambiguators give distinct names, so len(taken) + 1 tries always find a free one.
-    for disambiguator in itertools.islice(disambiguators, len(taken_folded) + 2):
+    for disambiguator in itertools.islice(disambiguators(book_id), len(taken_folded) + 2):
         name = name_for(disambiguator)
         if fold_name(name) not in taken_folded:
             return name, disambiguator

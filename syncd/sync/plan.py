@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from syncd.adapters._fs import fold_name, unique_name
+from syncd.adapters._fs import disambiguators, fold_name, unique_name
 from syncd.adapters.base import Adapter, RenderedPage, Section
 from syncd.model import Book
 from syncd.notes.blockids import stable_block_id
@@ -277,8 +278,7 @@ def _title_for_name(adapter: Adapter, book: Book, name: str) -> str:
     """The page title that goes with file `name`: a page syncd created for a book whose title
     clashed carries the book id (see _pick_name), in its title as in its name."""
     base = adapter.page_title(book)
-    extras = ("", f" ({book.id})", *(f" ({book.id}-{n})" for n in range(2, 10)))
-    for extra in extras:
+    for extra in itertools.islice(disambiguators(book.id), 10):
         if fold_name(adapter.file_name(base, extra)) == fold_name(name):
             return base + extra
     return base
