@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from syncd.notes.blockids import ID_LINE, with_id_lines
@@ -126,6 +126,10 @@ class Unit:
     text: str  # the unit's lines, trailing blank lines removed, ending with "\n"
     has_user_children: bool
     id_lines: tuple[str, ...] = ()  # Logseq `id::` lines (Logseq adds them for block references)
+    # The block with all its children: in Obsidian a highlight's own continuation line that
+    # starts with "- " ("  - and a second line") parses as a child item, so a whole highlight
+    # can be a block plus children that are not Tags/Note.
+    subtree_text: str = ""
 
 
 def _without_ids(text: str) -> str:
@@ -172,7 +176,8 @@ def find_units(page: Page, fmt: Format) -> tuple[list[str], list[Unit]]:
         kept = _strip_blank_tail(unit_lines)
         # Blank lines closing the subtree stay after it: a block put after this one must not
         # land against the next paragraph (Markdown would make that its lazy continuation).
-        subtree = _strip_blank_tail([line for b in block.walk() for line in b.lines])
+        subtree_lines = [line for b in block.walk() for line in b.lines]
+        subtree = _strip_blank_tail(subtree_lines)
         own = unit_lines[:kept]
         id_lines = tuple(line for line in own[1 : len(block.lines)] if ID_LINE.match(line))
         units.append(
@@ -185,6 +190,7 @@ def find_units(page: Page, fmt: Format) -> tuple[list[str], list[Unit]]:
                 text=_norm("".join(line for line in own if line not in id_lines)),
                 has_user_children=len(block.children) > ours,
                 id_lines=id_lines,
+                subtree_text=_norm("".join(subtree_lines[:subtree])),
             )
         )
     return lines, units
@@ -258,8 +264,11 @@ class Matcher:
         self._by_location: dict[str, list[int]] = {}
         self._by_words: dict[str, list[int]] = {}
         self._by_id: dict[str, list[int]] = {}
+        self._by_subtree: dict[str, list[int]] = {}
         for index, unit in enumerate(units):
             self._by_text.setdefault(_exact_key(unit.text), []).append(index)
+            if unit.has_user_children:
+                self._by_subtree.setdefault(_exact_key(unit.subtree_text), []).append(index)
             location = unit.block.location()
             if location is not None:
                 key = location.text.replace("\u00a0", " ")
@@ -279,7 +288,20 @@ class Matcher:
         return self.units[free[0]]
 
     def exact(self, text: str) -> Unit | None:
-        return self._take(self._by_text.get(_exact_key(_without_ids(text))), unique=False)
+        key = _exact_key(_without_ids(text))
+        found = self._take(self._by_text.get(key), unique=False)
+        if found is not None or key not in self._by_subtree:
+            return found
+        whole = self._take(self._by_subtree[key], unique=False)
+        if whole is None:
+            return None
+        # The highlight is the block with all its children: those are no units of their own.
+        for index, unit in enumerate(self.units):
+            if whole.start < unit.start < whole.subtree_end:
+                self.used.add(index)
+        return replace(
+            whole, end=whole.subtree_end, text=whole.subtree_text, has_user_children=False
+        )
 
     def fuzzy(self, reference: str, block_id: str | None) -> Unit | None:
         """By stable id, then location link, then the start of the words (each unambiguous)."""
