@@ -42,6 +42,9 @@ class Adapter(Protocol):
     """A vault format: where a book's page lives, and the exact text of that page."""
 
     name: str  # "obsidian" | "logseq"
+    # True when a user's highlight template renders the highlights: the merge then tracks each
+    # as the exact lines it rendered (syncd.sync.merge.SpanMatcher).
+    tracks_spans: bool
 
     def folder_for(self, book: Book) -> PurePosixPath:
         """Folder, relative to the vault root, that holds this book's page."""

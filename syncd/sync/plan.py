@@ -24,6 +24,7 @@ from syncd.adapters._fs import disambiguators, fold_name, unique_name
 from syncd.adapters.base import Adapter, RenderedPage, Section
 from syncd.model import Book
 from syncd.notes.blockids import stable_block_id
+from syncd.notes.render import heading_level
 from syncd.sync.merge import (
     BlockRecord,
     Conflict,
@@ -129,7 +130,13 @@ def _ours(adapter: Adapter, book: Book, sections: tuple[Section, ...], title: st
     order = tuple(h.id for h in book.live_highlights())
     fmt: Format = "logseq" if adapter.name == "logseq" else "obsidian"
     ids = {hid: stable_block_id(fmt, hid) for hid in order}
-    return Ours(head=parts.head, blocks=parts.blocks, order=order, block_ids=ids)
+    spans = adapter.tracks_spans or any(
+        heading_level(h) for h in book.live_highlights()
+    )
+    texts = {h.id: h.text for h in book.live_highlights()} if spans else {}
+    return Ours(
+        head=parts.head, blocks=parts.blocks, order=order, block_ids=ids, spans=spans, texts=texts
+    )
 
 
 @dataclass(frozen=True, slots=True)
