@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from syncd.errors import ConfigError
+from syncd.model import fold_tag
 
 TargetFormat = Literal["obsidian", "logseq"]
 Layout = Literal["append", "rewrite"]
@@ -83,6 +84,10 @@ class TargetConfig:
     rename_on_title_change: bool = False
     journal_format: str | None = None  # overrides logseq/config.edn's :journal/page-title-format
     enabled: bool = True
+    templates: Path | None = None  # a folder of Readwise templates; None: the defaults
+    group_by_category: bool = True  # Obsidian: <folder>/<Category>/<file>.md
+    only_tags: frozenset[str] = frozenset()  # document tags, folded (no "#", casefolded)
+    skip_tags: frozenset[str] = frozenset()
 
     @property
     def root(self) -> Path:
@@ -289,6 +294,16 @@ def _folder(value: object, _ctx: _Context) -> str:
     return folder.as_posix()
 
 
+def _tags(value: object, _ctx: _Context) -> frozenset[str]:
+    expected = 'must be a list of document tags, e.g. ["favorite", "#to-read"]'
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _Invalid(expected)
+    folded = [fold_tag(str(item)) for item in value]
+    if any(not tag for tag in folded):
+        raise _Invalid(expected + " (no empty tags)")
+    return frozenset(folded)
+
+
 def _categories(value: object, _ctx: _Context) -> frozenset[str] | None:
     known = ", ".join(f'"{name}"' for name in CATEGORIES)
     if not isinstance(value, list) or not value:
@@ -334,6 +349,10 @@ RESYNC_DELETED = Key("resync_deleted", _bool, False)
 RENAME_ON_TITLE_CHANGE = Key("rename_on_title_change", _bool, False)
 JOURNAL_FORMAT = Key("journal_format", _optional_string, None)
 ENABLED = Key("enabled", _bool, True)
+TEMPLATES = Key("templates", _optional_path, None)
+GROUP_BY_CATEGORY = Key("group_by_category", _bool, True)
+ONLY_TAGS: Key[frozenset[str]] = Key("only_tags", _tags, frozenset())
+SKIP_TAGS: Key[frozenset[str]] = Key("skip_tags", _tags, frozenset())
 
 SCHEMA: Mapping[str, Section] = {
     "readwise": Section(
@@ -364,6 +383,10 @@ SCHEMA: Mapping[str, Section] = {
             RENAME_ON_TITLE_CHANGE,
             JOURNAL_FORMAT,
             ENABLED,
+            TEMPLATES,
+            GROUP_BY_CATEGORY,
+            ONLY_TAGS,
+            SKIP_TAGS,
         ),
         is_array=True,
     ),
@@ -495,6 +518,14 @@ def _build_target(table: _Table) -> TargetConfig:
         folder = ""
     if table.ok(FORMAT) and target_format == "obsidian" and table.given(JOURNAL_FORMAT):
         table.problem(JOURNAL_FORMAT, 'applies only to format "logseq"')
+    if table.ok(FORMAT) and target_format == "logseq" and table.given(GROUP_BY_CATEGORY):
+        table.problem(
+            GROUP_BY_CATEGORY, 'applies only to format "obsidian": Logseq keeps pages in pages/'
+        )
+    only_tags, skip_tags = table.get(ONLY_TAGS), table.get(SKIP_TAGS)
+    both = sorted(only_tags & skip_tags)
+    if both:
+        table.problem(SKIP_TAGS, f"names {', '.join(both)}, which only_tags names too")
     return TargetConfig(
         name=table.get(NAME),
         format=target_format,
@@ -508,6 +539,10 @@ def _build_target(table: _Table) -> TargetConfig:
         rename_on_title_change=table.get(RENAME_ON_TITLE_CHANGE),
         journal_format=journal_format,
         enabled=table.get(ENABLED),
+        templates=table.get(TEMPLATES),
+        group_by_category=table.get(GROUP_BY_CATEGORY),
+        only_tags=only_tags,
+        skip_tags=skip_tags,
     )
 
 

@@ -42,6 +42,8 @@ def build_targets(cfg: Config) -> list[TargetRuntime]:
                     on_upstream_delete=target.on_upstream_delete,
                     layout=target.layout,
                     resync_deleted=target.resync_deleted,
+                    only_tags=target.only_tags,
+                    skip_tags=target.skip_tags,
                 ),
                 adapter=make_adapter(target),
                 read_file=files.read,

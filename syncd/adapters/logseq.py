@@ -98,6 +98,7 @@ class LogseqAdapter:
         # Journal links show the sync day in `tz` (None: the system's zone).
         self.style = DateStyle(tz=tz, show=lambda moment: format_date_fns(moment, journal_format))
         self.templates = templates or default_set("logseq")
+        self.notification_path = PAGES_FOLDER / "Readwise.md"
         highlight = self.templates.get("highlight")
         self.tracks_spans = highlight is not None
         self._own_headings = highlight is not None and uses(highlight, "highlight_heading_level")

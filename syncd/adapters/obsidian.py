@@ -99,6 +99,7 @@ class ObsidianAdapter:
         self.block_ids = block_ids
         self.templates = templates or default_set("obsidian")
         self.group_by_category = group_by_category
+        self.notification_path = self.folder / "Readwise Syncs.md"
         # Dates show in `tz` (None: the system's zone), like Readwise's account time zone.
         self.style = DateStyle(tz=tz, show=lambda moment: format_php_date(moment, "F j, Y"))
         highlight = self.templates.get("highlight")

@@ -34,6 +34,7 @@ import jinja2
 import jinja2.meta
 import jinja2.sandbox
 
+from syncd.errors import TemplateError
 from syncd.notes.render import (
     date_filter,
     indent_lines,
@@ -92,7 +93,7 @@ SLOT_VARIABLES: dict[str, tuple[str, ...]] = {
 _JINJA_GLOBALS = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace", "loop"})
 
 
-class TemplateProblem(Exception):
+class TemplateProblem(TemplateError):
     """A template that cannot be compiled or rendered: which file, which line, what."""
 
     def __init__(self, path: str, line: int | None, message: str) -> None:

@@ -521,10 +521,13 @@ def merge_page(
     on_upstream_delete: Literal["remove", "keep"] = "remove",
     layout: Literal["append", "rewrite"] = "append",
     resync_deleted: bool = False,
+    rebase: bool = False,
 ) -> MergeResult:
     """Merge `ours` into `theirs` per block; see the module docstring for the rules.
 
     `append_section(text, ids)` returns `text` with a new section holding those highlights.
+    `rebase`: the target's templates changed, so every render differs: blocks in theirs stay as
+    they are and only take the new render as their upstream state (new highlights still come).
     """
     page = parse(fmt, theirs)
     lines, units = find_units(page, fmt)
@@ -557,6 +560,9 @@ def merge_page(
             if resync_deleted and upstream is not None:
                 continue  # re-added below as new
             new_tombstones.add(hid)  # the user deleted it: stays deleted
+            continue
+        if rebase and upstream is not None:
+            new_blocks[hid] = replace(record, render=render_hash(upstream))
             continue
         if hid in edited:
             if upstream is not None and render_hash(upstream) != record.render:

@@ -765,6 +765,11 @@ class StateStore:
                     (target, book_id),
                 )
 
+    def mark_all_due(self, target: str) -> None:
+        """Every page of this target is rendered again on this pass (its templates changed)."""
+        with self.transaction() as db:
+            db.execute("UPDATE pages SET rendered_rev=0 WHERE target=?", (target,))
+
     def mark_due(self, target: str, book_ids: Iterable[int]) -> None:
         """Make these books due again for this target (e.g. `--resync`)."""
         with self.transaction() as db:

@@ -81,6 +81,9 @@ def test_demo_twice_is_idempotent(tmp_path: Path) -> None:
     assert "8 created" in first.stdout
     notes = sorted((tmp_path / "demo" / "obsidian-vault").rglob("*.md"))
     pages = sorted((tmp_path / "demo" / "logseq-graph" / "pages").glob("*.md"))
+    sync_log = tmp_path / "demo" / "logseq-graph" / "pages" / "Readwise.md"
+    assert sync_log in pages, "Readwise's sync notification page"
+    pages.remove(sync_log)
     assert len(notes) == 8 and len(pages) == 8
     before = {p: p.read_bytes() for p in notes + pages}
     edited = notes[0]
