@@ -5,6 +5,8 @@ syncd check  [--config PATH]
 syncd status [--config PATH] [--json]
 syncd demo   [--vault DIR]
 syncd rebuild-state [--config PATH]
+syncd templates init DIR --format obsidian|logseq
+syncd templates show --target NAME BOOK_ID [--config PATH]
 """
 
 from __future__ import annotations
@@ -118,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the state store aside and rebuild it from the vaults (no duplicates)",
     )
     _common(rebuild, suppress=True)
+    templates = sub.add_parser("templates", help="your own Readwise export templates")
+    _common(templates, suppress=True)
+    tsub = templates.add_subparsers(dest="templates_command", metavar="ACTION", required=True)
+    init = tsub.add_parser("init", help="write Readwise's default templates into DIR, to edit")
+    init.add_argument("dir", metavar="DIR", help="folder to write the .j2 files into")
+    init.add_argument("--format", required=True, choices=["obsidian", "logseq"])
+    show = tsub.add_parser("show", help="print a book's page as the target's templates write it")
+    _common(show, suppress=True)
+    show.add_argument("--target", required=True, metavar="NAME", help="the target's name")
+    show.add_argument("book_id", metavar="BOOK_ID", type=int, help="the book (its Readwise id)")
     return parser
 
 
@@ -143,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(Path(args.vault), quiet=args.quiet)
         if args.command == "rebuild-state":
             return cmd_rebuild_state(args)
+        if args.command == "templates":
+            return cmd_templates(args)
         if not args.once:
             return cmd_daemon(args)
         return cmd_once(args)
@@ -314,9 +328,32 @@ def cmd_rebuild_state(args: argparse.Namespace) -> int:
     return failure_exit_code(summary)
 
 
+def cmd_templates(args: argparse.Namespace) -> int:
+    from syncd import template_tools
+
+    if args.templates_command == "init":
+        for written in template_tools.init_templates(Path(args.dir).expanduser(), args.format):
+            print(f"wrote {written}")
+        return EXIT_OK
+    where, text = template_tools.show_page(
+        _load(args), args.target, args.book_id, section_clock()()
+    )
+    print(f"--- {where}", file=sys.stderr)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     cfg = _load(args)
     print(f"config: {cfg.path} ok ({len(cfg.targets)} targets)")
+    from syncd.adapters.registry import template_warnings
+
+    for target in cfg.targets:
+        if target.templates is not None:
+            warnings = template_warnings(target)
+            for warning in warnings:
+                print(f"warning: target {target.name}: {warning}")
+            print(f"target {target.name}: templates {target.templates} ok")
     token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
     from syncd.sync.engine import check_vault_root
 
@@ -390,6 +427,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  last pass {last_run['finished_at']}: {last_run['result']}"
                 + (f" ({last_run['error']})" if last_run["error"] else "")
             )
+            for error in last_run["summary"].get("errors", [])[1:]:
+                print(f"    also: {error}")
         for deleted in item["deleted_by_user"]:
             print(
                 f"  deleted by you, not recreated: {deleted['path']} "

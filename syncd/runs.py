@@ -20,7 +20,9 @@ def record_pass(store: StateStore, summary: PassSummary, started_at: str) -> Non
                 started_at=started_at,
                 finished_at=finished,
                 result="paused" if target.paused else "failed" if target.failed else "ok",
-                summary=target.as_dict(),
+                # Every failed note (a template that failed on a book, a file that could not
+                # be written) for `syncd status`; the first is also the run's error.
+                summary={**target.as_dict(), "errors": [m for _k, m in target.errors[:50]]},
                 error=target.errors[0][1] if target.errors else None,
             )
         )

@@ -168,6 +168,10 @@ class ObsidianAdapter:
         if template is None:
             return ""
         text = template.render(obsidian_values(head)).strip("\n")
+        # Readwise adds the `---` lines; a template that has them already gets them once.
+        lines = text.split("\n")
+        if len(lines) >= 2 and lines[0].rstrip() == "---" and lines[-1].rstrip() == "---":
+            text = "\n".join(lines[1:-1]).strip("\n")
         return f"---\n{text}\n---\n" if text.strip() else ""
 
     def append_section(self, existing_text: str, book: Book, section: Section) -> str:

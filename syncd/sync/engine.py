@@ -439,8 +439,10 @@ class _TargetRun:
         if resync:
             store.mark_due(policy.name, resync)
         self.templates_digest = runtime.adapter.templates.digest
-        known = store.get_source(templates_key(policy.name)) or DEFAULT_TEMPLATES
-        templates_changed = known != self.templates_digest
+        known = store.get_source(templates_key(policy.name))
+        templates_changed = (known or DEFAULT_TEMPLATES) != self.templates_digest and (
+            known is not None or bool(store.page_paths(policy.name))  # no pages: nothing to redo
+        )
         if templates_changed:
             log.info("templates.changed", target=policy.name)
             store.mark_all_due(policy.name)
@@ -539,7 +541,12 @@ class _TargetRun:
 
     def complete(self) -> None:
         """The target's pass went through: its pages are now those of its current templates."""
-        if self.apply and not self.summary.paused and self.ctx.templates_changed:
+        key = templates_key(self.runtime.policy.name)
+        if (
+            self.apply
+            and not self.summary.paused
+            and self.store.get_source(key) != self.templates_digest
+        ):
             with self.store.transaction():
                 self.store.set_source(
                     templates_key(self.runtime.policy.name), self.templates_digest
