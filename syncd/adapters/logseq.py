@@ -191,10 +191,9 @@ class LogseqAdapter:
             if level == 0:
                 rendered = [_outdented(block) for block in rendered]
         else:
-            rendered = [
-                outline(template.render(logseq_values({**context, **item})), level)
-                for item in items
-            ]
+            shown = [logseq_values(item) for item in items]
+            outputs = template.render_each(logseq_values(context), shown)
+            rendered = [outline(text, level) for text in outputs]
         indent = "\t" * level
         for highlight, block in zip(highlights, rendered, strict=True):
             heading = heading_level(highlight)
