@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         workspaces = {}
         for round_ in range(args.first_repeats):
             for name, templates in variants.items():
-                space = make_workspace(tmp, f"{name}-{round_}", server.base_url, templates=templates)
+                space = make_workspace(
+                    tmp, f"{name}-{round_}", server.base_url, templates=templates
+                )
                 argv = syncd_argv(space.config, quiet=True)
                 first[name].append(run_child(argv).check(f"{name} first pass"))
                 workspaces[name] = space
