@@ -35,7 +35,7 @@ import httpx
 
 from syncd.adapters._fs import read_regular
 from syncd.config import Config, TargetConfig, load_config, resolve_token
-from syncd.errors import ConfigError, StateError, SyncdError, VaultError
+from syncd.errors import ConfigError, StateError, SyncdError, TemplateError, VaultError
 from syncd.lock import StateLock
 from syncd.log import get_logger, redact_text
 from syncd.model import format_timestamp, parse_timestamp
@@ -373,8 +373,10 @@ class Daemon:
                     ]
                 )
             token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
-        except ConfigError as exc:
-            problems = [redact_text(p) for p in exc.problems]
+            targets = self._runtimes(cfg)  # loads each target's templates: may fail too
+        except (ConfigError, TemplateError) as exc:
+            found = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+            problems = [redact_text(p) for p in found]
             log.error("config.reload_failed", problems=problems, kept=str(path))
             self._notifier.status(f"config reload failed, kept the running one: {problems[0]}")
             return
@@ -383,7 +385,7 @@ class Daemon:
         self._cfg = cfg
         self._http = httpx.Client(timeout=cfg.readwise.timeout)
         self._client = make_client(self._http, cfg, token)
-        self._targets = self._runtimes(cfg)
+        self._targets = targets
         for name in old.keys() - {r.policy.name for r in self._targets}:
             self._watcher.unwatch(name)
         for runtime in self._targets:
