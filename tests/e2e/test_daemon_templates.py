@@ -8,18 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.e2e.conftest import Setup
-from tests.e2e.test_daemon import (  # noqa: F401  (fixtures)
-    Daemon,
-    Notifications,
-    _live_book,
-    _poll_every,
-    notify,
-    start,
-)
+from tests.e2e.test_daemon import Daemon, Notifications, _live_book, _poll_every
+from tests.e2e.test_daemon import notify as notify  # the fixtures this test uses
+from tests.e2e.test_daemon import start as start
 
 
 def test_sighup_with_a_broken_then_a_good_template(
-    setup: Setup, notify: Notifications, start: Callable[..., Daemon], tmp_path: Path
+    setup: Setup,
+    notify: Notifications,
+    start: Callable[..., Daemon],
+    tmp_path: Path,
 ) -> None:
     folder = tmp_path / "tpl"
     folder.mkdir()
