@@ -36,6 +36,7 @@ import jinja2.sandbox
 
 from syncd.errors import TemplateError
 from syncd.notes.render import (
+    HIGHLIGHT_VARIABLES,
     date_filter,
     indent_lines,
     logseq_escape,
@@ -68,16 +69,6 @@ DOCUMENT_VARIABLES = (
     "time",
     "is_new_page",
     "has_new_highlights",
-)
-HIGHLIGHT_VARIABLES = (
-    "highlight_text",
-    "highlight_location",
-    "highlight_location_url",
-    "highlight_note",
-    "highlight_tags",
-    "highlight_id",
-    "highlight_date",
-    "highlight_heading_level",  # syncd: 1-6 for a Reader heading highlight (".h1".."h6"), else 0
 )
 NOTIFICATION_VARIABLES = ("date", "time", "num_highlights", "num_books", "books")
 # What each template may use beyond Jinja's own names (loop, range, ...).

@@ -297,7 +297,9 @@ def render_jinja(template: str, context: Mapping[str, Any]) -> str:
 # first pass); one render over the whole section, with a separator between highlights, gives the
 # same text per highlight in a fraction of the time.
 _SEPARATOR = "\x1e"  # ASCII record separator: never in Markdown a person writes
-_HIGHLIGHT_VARIABLES = (
+# A highlight's own template variables (highlight_heading_level is syncd's: 1-6 for a Reader
+# heading highlight, a note of ".h1".."h6"; else 0).
+HIGHLIGHT_VARIABLES = (
     "highlight_text",
     "highlight_location",
     "highlight_location_url",
@@ -314,7 +316,7 @@ def _looped(name: str) -> jinja2.Template:
     env = environment()
     assert env.loader is not None
     source, _filename, _uptodate = env.loader.get_source(env, name)
-    bindings = ", ".join(f"{var}=rw_item.{var}" for var in _HIGHLIGHT_VARIABLES)
+    bindings = ", ".join(f"{var}=rw_item.{var}" for var in HIGHLIGHT_VARIABLES)
     return env.from_string(
         "{% for rw_item in rw_items %}{% with "
         + bindings
