@@ -7,7 +7,7 @@ from syncd.adapters.logseq import LogseqAdapter
 from syncd.adapters.obsidian import ObsidianAdapter
 from syncd.config import TargetConfig
 from syncd.notes.dates import logseq_journal_format
-from syncd.notes.template_check import check_templates
+from syncd.notes.template_check import check_templates, name_warnings
 from syncd.notes.template_set import load_template_set
 
 
@@ -33,6 +33,6 @@ def make_adapter(target: TargetConfig) -> Adapter:
 
 
 def template_warnings(target: TargetConfig) -> list[str]:
-    """`syncd check`: names in the target's templates that Readwise never sets."""
-    adapter = make_adapter(target)
-    return check_templates(adapter.templates, adapter)
+    """`syncd check`: the target's templates tried (as at every start), then the names in
+    them that Readwise never sets."""
+    return name_warnings(make_adapter(target).templates)

@@ -55,14 +55,18 @@ def sample_book() -> Book:
     )
 
 
-def check_templates(templates: TemplateSet, adapter: Adapter) -> list[str]:
-    """Render a sample page through every template; raises TemplateProblem for one that fails.
-    Returns the warnings (names that are not Readwise variables)."""
-    warnings = [w for template in templates.custom.values() for w in unknown_names(template)]
-    if templates.notification is not None:
-        warnings += unknown_names(templates.notification)
+def name_warnings(templates: TemplateSet) -> list[str]:
+    """Names the user's templates use that Readwise never sets (they print as "")."""
+    mine = [*templates.custom.values()]
+    if templates.notification is not None and templates.folder is not None:
+        mine.append(templates.notification)
+    return [warning for template in mine for warning in unknown_names(template)]
+
+
+def check_templates(templates: TemplateSet, adapter: Adapter) -> None:
+    """Render a sample page through every template; raises TemplateProblem for one that fails."""
     if not templates.custom and templates.notification is None:
-        return warnings
+        return
     book = sample_book()
     title = adapter.page_title(book)
     file_name = templates.get("file_name")
@@ -81,4 +85,3 @@ def check_templates(templates: TemplateSet, adapter: Adapter) -> list[str]:
         render_notification(
             templates, [BookCount(book.display_title, book.author, 3)], _SAMPLE_TIME, adapter
         )
-    return warnings
