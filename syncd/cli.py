@@ -1,4 +1,5 @@
-"""Command line: the only place that turns config into objects and errors into exit codes.
+"""Command line: parses arguments, hands them to the library (`passes`, `checkup`, `daemon`,
+`demo`, `rebuild`) and turns errors into exit codes.
 
 syncd [--config PATH] [--once] [--dry-run] [--full] [-v|-q]
 syncd check  [--config PATH]
@@ -10,37 +11,23 @@ syncd rebuild-state [--config PATH]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from syncd import __version__
 from syncd.config import Config, find_config_path, load_config, resolve_token
-from syncd.errors import ConfigError, SafetyStop, SyncdError
-from syncd.lock import StateLock
+from syncd.errors import ConfigError, SyncdError
 from syncd.log import configure_logging, get_logger, redact_text
-from syncd.progress import ProgressLine
-from syncd.runs import record_error, record_pass, summary_line
-from syncd.runtime import build_targets, make_client, section_clock
-from syncd.sync.engine import PassSummary, run_pass
-from syncd.sync.state import (
-    PAGE_DELETED_BY_USER,
-    PAGE_LIVE,
-    STATE_FILE,
-    StateStore,
-    database_error,
-)
+from syncd.passes import EXIT_OK, failure_exit_code, run_once
+from syncd.sync.engine import PassSummary
+from syncd.sync.state import STATE_FILE, database_error
 
-EXIT_OK = 0
 # What SQLite raises when the file or its disk fails (ProgrammingError, IntegrityError and the
 # like mean a bug in syncd and stay internal errors).
 _STORE_FAILURES = (sqlite3.DatabaseError, sqlite3.OperationalError, sqlite3.InternalError)
@@ -213,73 +200,6 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return run_daemon(find_config_path(args.config, os.environ), full_first=args.full)
 
 
-def run_once(
-    cfg: Config,
-    token: str,
-    *,
-    dry_run: bool = False,
-    full: bool = False,
-    quiet: bool = False,
-    force: bool = False,
-    resync: frozenset[int] = frozenset(),
-) -> PassSummary:
-    """One pass over every enabled target of a loaded config (used by --once and the demo)."""
-    log = get_logger("syncd.cli")
-    with StateLock(cfg.state.dir), contextlib.closing(StateStore.open(cfg.state.dir)) as store:
-        # closing(): a pass that fails (any exception) must not leave the database open.
-        progress = ProgressLine()
-        started_at = datetime.now(UTC).isoformat()
-        try:
-            with httpx.Client(timeout=cfg.readwise.timeout) as http:
-                client = make_client(http, cfg, token)
-                targets = build_targets(cfg)
-                summary = run_pass(
-                    store,
-                    client,
-                    targets,
-                    base_url=cfg.readwise.base_url,
-                    overlap=timedelta(seconds=cfg.readwise.overlap_seconds),
-                    now=section_clock(),
-                    dry_run=dry_run,
-                    full=full,
-                    progress=progress.target if not dry_run else None,
-                    pull_progress=progress.pulled,
-                    force=force,
-                    resync=resync,
-                )
-        except SyncdError as exc:
-            if not dry_run:
-                _record_failure(store, cfg, started_at, exc)
-            raise
-        finally:
-            progress.done()
-        if not dry_run:
-            record_pass(store, summary, started_at)
-    line = summary_line(summary, dry_run=dry_run)
-    log.info(
-        "pass.summary",
-        targets=[t.as_dict() for t in summary.targets],
-        elapsed_s=round(summary.elapsed, 3),
-        dry_run=dry_run,
-    )
-    if not quiet:
-        print(line)
-    return summary
-
-
-def failure_exit_code(summary: PassSummary) -> int:
-    """0 when every file went through; 8 when a target paused for safety; 5 when only vault
-    files failed (unreadable, not UTF-8,
-    unwritable: each logged with its book and path); 1 when something else did (a bug)."""
-    kinds = {kind for target in summary.targets for kind, _message in target.errors}
-    if not kinds:
-        return EXIT_OK
-    if "SafetyStop" in kinds:
-        return SafetyStop.exit_code
-    vault_kinds = {"VaultError", "UnsafePathError", "FileChangedError"}
-    return 5 if kinds <= vault_kinds else 1
-
-
 def _print_plan(summary: PassSummary) -> None:
     for target in summary.targets:
         for planned in target.plan:
@@ -292,12 +212,6 @@ def _print_plan(summary: PassSummary) -> None:
                 detail += f", {planned.highlights_added} highlights added"
             action = "conflict" if planned.conflicts else planned.action
             print(f"{action:8} {target.name}: {planned.path or '-'} ({detail})")
-
-
-def _record_failure(store: StateStore, cfg: Config, started_at: str, exc: SyncdError) -> None:
-    # If the state store itself is the problem, the original error says more than this would.
-    with contextlib.suppress(SyncdError):
-        record_error(store, (t.name for t in cfg.targets), started_at, redact_text(str(exc)))
 
 
 def cmd_rebuild_state(args: argparse.Namespace) -> int:
@@ -315,93 +229,20 @@ def cmd_rebuild_state(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    cfg = _load(args)
-    print(f"config: {cfg.path} ok ({len(cfg.targets)} targets)")
-    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
-    from syncd.sync.engine import check_vault_root
+    from syncd.checkup import check_setup
 
-    store = StateStore.open(cfg.state.dir, verify=True)
-    try:
-        for runtime in build_targets(cfg):
-            check_vault_root(runtime, store)
-            print(f"target {runtime.policy.name}: vault {runtime.policy.vault} ok")
-    finally:
-        store.close()
-    print(f"state: {cfg.state.dir} ok")
-    with httpx.Client(timeout=cfg.readwise.timeout) as http:
-        make_client(http, cfg, token).check_token()
-    print(f"token: accepted by {cfg.readwise.base_url}")
+    check_setup(_load(args), os.environ)
     return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    cfg = _load(args)
-    store = StateStore.open(cfg.state.dir)
-    report: list[dict[str, Any]] = []
-    try:
-        for target in cfg.targets:
-            pages = store.pages(target.name)
-            last = store.last_run(target.name)
-            report.append(
-                {
-                    "target": target.name,
-                    "vault": str(target.vault),
-                    "pages": sum(1 for p in pages if p.status == PAGE_LIVE),
-                    "highlights": sum(len(p.blocks) for p in pages if p.status == PAGE_LIVE),
-                    "deleted_by_user": [
-                        {"book_id": p.book_id, "path": p.path}
-                        for p in pages
-                        if p.status == PAGE_DELETED_BY_USER
-                    ],
-                    "conflicts": [
-                        {
-                            "book_id": book_id,
-                            "highlight_id": c.highlight_id,
-                            "yours": c.theirs,
-                            "readwise": c.upstream,
-                        }
-                        for book_id, c in store.conflicts(target.name)
-                    ],
-                    "last_run": None
-                    if last is None
-                    else {
-                        "finished_at": last.finished_at,
-                        "result": last.result,
-                        "summary": last.summary,
-                        "error": last.error,
-                    },
-                }
-            )
-    finally:
-        store.close()
+    from syncd.status import print_status, status_report
+
+    report = status_report(_load(args))
     if args.json:
         print(json.dumps({"targets": report}, indent=2, ensure_ascii=False))
-        return EXIT_OK
-    for item in report:
-        last_run = item["last_run"]
-        print(
-            f"{item['target']} ({item['vault']}): {item['pages']} pages, "
-            f"{item['highlights']} highlights"
-        )
-        if last_run is None:
-            print("  no pass yet")
-        else:
-            print(
-                f"  last pass {last_run['finished_at']}: {last_run['result']}"
-                + (f" ({last_run['error']})" if last_run["error"] else "")
-            )
-        for deleted in item["deleted_by_user"]:
-            print(
-                f"  deleted by you, not recreated: {deleted['path']} "
-                f"(restore: syncd --once --resync {deleted['book_id']})"
-            )
-        for conflict in item["conflicts"]:
-            print(
-                f"  conflict in book {conflict['book_id']}, highlight {conflict['highlight_id']}: "
-                "your text was kept\n"
-                f"    yours:    {conflict['yours'].strip()[:200]!r}\n"
-                f"    Readwise: {conflict['readwise'].strip()[:200]!r}"
-            )
+    else:
+        print_status(report)
     return EXIT_OK
 
 

@@ -31,18 +31,16 @@ from pathlib import Path, PurePosixPath
 from types import FrameType
 from typing import Any
 
-import httpx
-
 from syncd.adapters._fs import read_regular
 from syncd.config import Config, TargetConfig, load_config, resolve_token
 from syncd.errors import ConfigError, StateError, SyncdError, VaultError
-from syncd.lock import StateLock
 from syncd.log import get_logger, redact_text
 from syncd.model import format_timestamp, parse_timestamp
+from syncd.passes import configured_pass, locked_store, readwise_http
 from syncd.runs import record_error, record_pass
-from syncd.runtime import build_targets, make_client, section_clock
+from syncd.runtime import build_targets, make_client
 from syncd.sources.readwise import ReadwiseClient
-from syncd.sync.engine import PassStopped, PassSummary, TargetRuntime, run_pass
+from syncd.sync.engine import PassStopped, PassSummary, TargetRuntime
 from syncd.sync.pull import ExportPageLike, ExportSource
 from syncd.sync.state import PAGE_LIVE, PageRow, StateStore, text_hash
 from syncd.systemd import Notifier, watchdog_interval
@@ -70,14 +68,8 @@ def run_daemon(config_path: Path, *, full_first: bool = False) -> int:
     token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
     notifier = Notifier.from_environ(environ)
     try:
-        with StateLock(cfg.state.dir):
-            store = StateStore.open(cfg.state.dir, verify=True)
-            try:
-                return Daemon(cfg, token, store, notifier, environ=environ).run(
-                    full_first=full_first
-                )
-            finally:
-                store.close()
+        with locked_store(cfg.state.dir, verify=True) as store:
+            return Daemon(cfg, token, store, notifier, environ=environ).run(full_first=full_first)
     finally:
         notifier.close()
 
@@ -137,7 +129,7 @@ class Daemon:
         self._own_writes = OwnWrites()
         self._watcher = VaultWatcher(self._queue.put)
         self._rng = random.Random()
-        self._http = httpx.Client(timeout=cfg.readwise.timeout)
+        self._http = readwise_http(cfg)
         self._client: ReadwiseClient = make_client(self._http, cfg, token)
         self._targets: list[TargetRuntime] = self._runtimes(cfg)
         self._stop_requested = False
@@ -296,13 +288,11 @@ class Daemon:
         self._notifier.status("pass running" + (" (full reconcile)" if full else ""))
         source = _Interruptible(self._client, self._network)
         try:
-            summary = run_pass(
+            summary = configured_pass(
                 self._store,
                 source,
                 self._targets,
-                base_url=self._cfg.readwise.base_url,
-                overlap=timedelta(seconds=self._cfg.readwise.overlap_seconds),
-                now=section_clock(),
+                self._cfg,
                 full=full,
                 progress=lambda _target, _done, _total: self._ping_watchdog(),
                 pull_progress=lambda _books, _highlights: self._ping_watchdog(),
@@ -381,7 +371,7 @@ class Daemon:
         old = {t.name: t for t in self._cfg.targets if t.enabled}
         self._http.close()
         self._cfg = cfg
-        self._http = httpx.Client(timeout=cfg.readwise.timeout)
+        self._http = readwise_http(cfg)
         self._client = make_client(self._http, cfg, token)
         self._targets = self._runtimes(cfg)
         for name in old.keys() - {r.policy.name for r in self._targets}:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from syncd.config import load_config
+from syncd.passes import run_once
 from syncd.standin import StandinServer, sample_library
 
 DEMO_TOKEN = "demo-token-not-secret"
@@ -43,8 +44,6 @@ vault = "{(root / "logseq-graph").as_posix()}"
 
 
 def run_demo(folder: Path, *, quiet: bool = False) -> int:
-    from syncd.cli import run_once
-
     root = folder.expanduser().resolve()
     (root / "obsidian-vault").mkdir(parents=True, exist_ok=True)
     (root / "logseq-graph" / "logseq").mkdir(parents=True, exist_ok=True)
