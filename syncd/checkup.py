@@ -30,5 +30,5 @@ def check_setup(
             say(f"target {runtime.policy.name}: vault {runtime.policy.vault} ok")
     say(f"state: {cfg.state.dir} ok")
     with readwise_http(cfg, transport=transport) as http:
-        make_client(http, cfg, token).check_token()
+        make_client(http, cfg, token, interactive=True).check_token()
     say(f"token: accepted by {cfg.readwise.base_url}")

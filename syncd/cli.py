@@ -184,6 +184,7 @@ def cmd_once(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         force=args.force,
         resync=frozenset(args.resync),
+        interactive=sys.stderr.isatty(),
     )
     if args.dry_run:
         _print_plan(summary)

@@ -91,9 +91,11 @@ def run_once(
     resync: frozenset[int] = frozenset(),
     transport: httpx.BaseTransport | None = None,
     say: Callable[[str], None] = print,
+    interactive: bool = False,
 ) -> PassSummary:
     """One pass over every enabled target of a loaded config; `say` gets the summary line
-    unless `quiet`."""
+    unless `quiet`. `interactive`: someone is waiting, so an unreachable Readwise is said
+    within ~10 s."""
     log = get_logger("syncd.passes")
     with locked_store(cfg.state.dir) as store:
         progress = ProgressLine()
@@ -102,7 +104,7 @@ def run_once(
             with readwise_http(cfg, transport=transport) as http:
                 summary = configured_pass(
                     store,
-                    make_client(http, cfg, token),
+                    make_client(http, cfg, token, interactive=interactive),
                     build_targets(cfg),
                     cfg,
                     dry_run=dry_run,
