@@ -20,8 +20,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import structlog
+
 from syncd import __version__
 from syncd.config import Config, find_config_path, load_config, resolve_token
+from syncd.errorout import report_failure
 from syncd.errors import ConfigError, SyncdError
 from syncd.log import configure_logging, get_logger, redact_text
 from syncd.passes import EXIT_OK, failure_exit_code, run_once
@@ -134,10 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_daemon(args)
         return cmd_once(args)
     except SyncdError as exc:
-        message = redact_text(str(exc))
-        log.error("syncd.failed", error=message, exit_code=exc.exit_code, kind=type(exc).__name__)
-        print(f"syncd: error: {message}", file=sys.stderr)
-        return exc.exit_code
+        return _failed(log, args, redact_text(str(exc)), exc.exit_code, type(exc).__name__)
     except KeyboardInterrupt:
         print("syncd: interrupted", file=sys.stderr)
         return 130
@@ -145,16 +145,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, sqlite3.DatabaseError) and type(exc) in _STORE_FAILURES:
             # The state store failed after it opened (disk full, damaged under us): exit 7.
             error = database_error(_state_file(args), exc)
-            log.error(
-                "syncd.failed", error=str(error), exit_code=error.exit_code, kind="StateError"
-            )
-            print(f"syncd: error: {error}", file=sys.stderr)
-            return error.exit_code
+            return _failed(log, args, str(error), error.exit_code, "StateError")
         # A bug: say so plainly, with a redacted traceback.
         details = redact_text("".join(traceback.format_exception(exc)))
-        log.error("syncd.crashed", error=redact_text(repr(exc)))
-        print(f"syncd: internal error (please report):\n{details}", file=sys.stderr)
+        report_failure(
+            log,
+            sys.stderr,
+            event="syncd.crashed",
+            line=f"syncd: internal error (please report):\n{details}",
+            verbose=args.verbose,
+            error=redact_text(repr(exc)),
+        )
         return 1
+
+
+def _failed(
+    log: structlog.stdlib.BoundLogger,
+    args: argparse.Namespace,
+    message: str,
+    exit_code: int,
+    kind: str,
+) -> int:
+    report_failure(
+        log,
+        sys.stderr,
+        event="syncd.failed",
+        line=f"syncd: error: {message}",
+        verbose=args.verbose,
+        error=message,
+        exit_code=exit_code,
+        kind=kind,
+    )
+    return exit_code
 
 
 def _state_file(args: argparse.Namespace) -> Path:
