@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
+from syncd.advice import setup_warnings
 from syncd.config import Config, resolve_token
 from syncd.passes import readwise_http
 from syncd.runtime import build_targets, make_client
@@ -29,6 +30,8 @@ def check_setup(
             check_vault_root(runtime, store)
             say(f"target {runtime.policy.name}: vault {runtime.policy.vault} ok")
     say(f"state: {cfg.state.dir} ok")
+    for warning in setup_warnings(cfg, new_targets=lambda _name: True):
+        say(f"warning: {warning}")
     with readwise_http(cfg, transport=transport) as http:
         make_client(http, cfg, token, interactive=True).check_token()
     say(f"token: accepted by {cfg.readwise.base_url}")

@@ -31,6 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from syncd.advice import log_setup_warnings
 from syncd.config import Config, TargetConfig, load_config, resolve_token
 from syncd.errors import ConfigError, StateError, SyncdError
 from syncd.log import get_logger, redact_text
@@ -69,6 +70,7 @@ def run_daemon(config_path: Path, *, full_first: bool = False) -> int:
     notifier = Notifier.from_environ(environ)
     try:
         with locked_store(cfg.state.dir, verify=True) as store:
+            log_setup_warnings(cfg, new_targets=lambda name: store.count_live_pages(name) == 0)
             return Daemon(cfg, token, store, notifier, environ=environ).run(full_first=full_first)
     finally:
         notifier.close()

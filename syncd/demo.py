@@ -54,6 +54,7 @@ def run_demo(folder: Path, *, quiet: bool = False) -> int:
         base_url = server.base_url
         config_path = root / "config.toml"
         config_path.write_text(_config_text(base_url, root), encoding="utf-8")
+        config_path.chmod(0o600)  # it holds a token: copied as a start, it stays private
         cfg = load_config(config_path, environ={}, check_vaults=False)
         run_once(cfg, DEMO_TOKEN, quiet=quiet)
     if not quiet:

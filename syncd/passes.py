@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from syncd.advice import log_setup_warnings
 from syncd.config import Config
 from syncd.errors import SafetyStop, SyncdError
 from syncd.lock import StateLock
@@ -98,6 +99,7 @@ def run_once(
     within ~10 s."""
     log = get_logger("syncd.passes")
     with locked_store(cfg.state.dir) as store:
+        log_setup_warnings(cfg, new_targets=lambda name: store.count_live_pages(name) == 0)
         progress = ProgressLine()
         started_at = datetime.now(UTC).isoformat()
         try:
