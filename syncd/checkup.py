@@ -22,9 +22,13 @@ def check_setup(
     *,
     say: Callable[[str], None] = print,
     transport: httpx.BaseTransport | None = None,
+    token: str | None = None,
 ) -> None:
+    """`token`: check this one instead of the config's (`syncd service install` checks the
+    token it is about to store)."""
     say(f"config: {cfg.path} ok ({len(cfg.targets)} targets)")
-    token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
+    if token is None:
+        token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
     with contextlib.closing(StateStore.open(cfg.state.dir, verify=True)) as store:
         for runtime in build_targets(cfg):
             check_vault_root(runtime, store)

@@ -103,6 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="syncd-demo",
         help="folder for the demo vault, graph and state (default ./syncd-demo)",
     )
+    service = sub.add_parser("service", help="install or remove the systemd user service")
+    actions = service.add_subparsers(dest="service_action", metavar="ACTION", required=True)
+    install = actions.add_parser(
+        "install",
+        help="check the setup, store the token, write and start the systemd user units",
+    )
+    _common(install, suppress=True)
+    install.add_argument(
+        "--timer", action="store_true", help="a pass every 15 minutes instead of the daemon"
+    )
+    install.add_argument(
+        "--dry-run", action="store_true", help="print the units and commands; change nothing"
+    )
+    uninstall = actions.add_parser("uninstall", help="stop the service and remove its units")
+    _common(uninstall, suppress=True)
     rebuild = sub.add_parser(
         "rebuild-state",
         help="keep the state store aside and rebuild it from the vaults (no duplicates)",
@@ -133,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(Path(args.vault), quiet=args.quiet)
         if args.command == "rebuild-state":
             return cmd_rebuild_state(args)
+        if args.command == "service":
+            return cmd_service(args)
         if not args.once:
             return cmd_daemon(args)
         return cmd_once(args)
@@ -255,6 +272,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     from syncd.checkup import check_setup
 
     check_setup(_load(args), os.environ)
+    return EXIT_OK
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from syncd import service
+
+    if args.service_action == "uninstall":
+        service.uninstall(os.environ)
+        return EXIT_OK
+    from getpass import getpass
+
+    from syncd.checkup import check_setup
+
+    cfg = _load(args)
+    service.install(
+        cfg,
+        os.environ,
+        timer=args.timer,
+        dry_run=args.dry_run,
+        ask_token=(lambda: getpass("Readwise token (https://readwise.io/access_token): "))
+        if sys.stdin.isatty()
+        else None,
+        check=lambda token: check_setup(cfg, os.environ, token=token),
+    )
     return EXIT_OK
 
 
