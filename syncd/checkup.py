@@ -14,6 +14,7 @@ from syncd.passes import readwise_http
 from syncd.runtime import build_targets, make_client
 from syncd.sync.engine import check_vault_root
 from syncd.sync.state import StateStore
+from syncd.wording import counted
 
 
 def check_setup(
@@ -26,7 +27,7 @@ def check_setup(
 ) -> None:
     """`token`: check this one instead of the config's (`syncd service install` checks the
     token it is about to store)."""
-    say(f"config: {cfg.path} ok ({len(cfg.targets)} targets)")
+    say(f"config: {cfg.path} ok ({counted(len(cfg.targets), 'target')})")
     if token is None:
         token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
     with contextlib.closing(StateStore.open(cfg.state.dir, verify=True)) as store:

@@ -30,6 +30,7 @@ from syncd.log import configure_logging, get_logger, redact_text
 from syncd.passes import EXIT_OK, failure_exit_code, run_once
 from syncd.sync.engine import PassSummary
 from syncd.sync.state import STATE_FILE, database_error
+from syncd.wording import counted
 
 # What SQLite raises when the file or its disk fails (ProgrammingError, IntegrityError and the
 # like mean a bug in syncd and stay internal errors).
@@ -247,11 +248,12 @@ def _print_plan(summary: PassSummary) -> None:
                 continue
             detail = planned.reason
             if planned.blocks_affected:
-                detail += f"; {planned.blocks_affected} blocks affected"
+                detail += f"; {counted(planned.blocks_affected, 'block')} affected"
             if planned.highlights_added:
-                detail += f", {planned.highlights_added} highlights added"
+                detail += f", {counted(planned.highlights_added, 'highlight')} added"
             action = "conflict" if planned.conflicts else planned.action
-            print(f"{action:8} {target.name}: {planned.path or '-'} ({detail})")
+            where = planned.path or f'"{planned.book_title}" (book {planned.book_id})'
+            print(f"{action:8} {target.name}: {where} ({detail})")
 
 
 def cmd_rebuild_state(args: argparse.Namespace) -> int:

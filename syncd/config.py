@@ -144,7 +144,10 @@ def _is_number(value: object) -> bool:
 
 
 def _string(value: object, _ctx: _Context) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if isinstance(value, str) and not value.strip():
+        # "got a string" would be no help: say what is wrong with it.
+        raise _Invalid("must be a non-empty string, got an empty string", show_value=False)
+    if not isinstance(value, str):
         raise _Invalid("must be a non-empty string")
     return value
 

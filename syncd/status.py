@@ -9,6 +9,7 @@ from typing import Any
 
 from syncd.config import Config
 from syncd.sync.state import PAGE_DELETED_BY_USER, PAGE_LIVE, StateStore
+from syncd.wording import counted
 
 
 def status_report(cfg: Config) -> list[dict[str, Any]]:
@@ -55,8 +56,8 @@ def print_status(report: list[dict[str, Any]], *, say: Callable[[str], None] = p
     for item in report:
         last_run = item["last_run"]
         say(
-            f"{item['target']} ({item['vault']}): {item['pages']} pages, "
-            f"{item['highlights']} highlights"
+            f"{item['target']} ({item['vault']}): {counted(item['pages'], 'page')}, "
+            f"{counted(item['highlights'], 'highlight')}"
         )
         if last_run is None:
             say("  no pass yet")

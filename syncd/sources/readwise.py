@@ -27,6 +27,7 @@ from syncd.errors import ApiDataError, ConfigError, ReadwiseUnavailable, TokenRe
 from syncd.log import add_secret, get_logger
 from syncd.model import Book, book_from_json, format_timestamp, merge_highlights
 from syncd.sources.neterrors import CONNECT_FAILURES, describe_connect_failure
+from syncd.wording import counted
 
 _T = TypeVar("_T")
 
@@ -415,7 +416,8 @@ class ReadwiseClient:
         if failure.malformed_body:
             last = f"{last}, {failure.reason}"
         message = (
-            f"Readwise unavailable: GET {path} failed after {attempts} attempts (last: {last})"
+            f"Readwise unavailable: GET {path} failed after {counted(attempts, 'attempt')}"
+            f" (last: {last})"
         )
         error_type = ApiDataError if failure.malformed_body else ReadwiseUnavailable
         raise error_type(
