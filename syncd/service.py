@@ -88,13 +88,14 @@ def render_unit(name: str, cfg: Config, command: Sequence[str], token_file: Path
     template = resources.files("syncd").joinpath("units", name).read_text(encoding="utf-8")
     exec_start = " ".join(_exec_word(w) for w in [*command, "--config", str(cfg.path)])
     vaults = sorted({t.vault for t in cfg.targets if t.enabled})
-    # "-": a vault that is missing (an unmounted drive) must not stop the unit from starting:
-    # syncd itself reports it (exit 5) and the restart finds it once it is back.
+    # "-": a folder that is missing (an unmounted drive, a deleted state dir) must not stop
+    # the unit from starting with a bare namespace error: syncd itself says what is wrong
+    # (a vault: exit 5, retried; the state dir: exit 7) in the journal.
     vault_lines = "\n".join(f"ReadWritePaths={_path_word(v, optional=True)}" for v in vaults)
     fields = {
         "@SYNCD@": exec_start,
         "@TOKEN_FILE@": _checked(str(token_file)),
-        "@STATE_DIR@": _path_word(cfg.state.dir, optional=False),
+        "@STATE_DIR@": _path_word(cfg.state.dir, optional=True),
         "@VAULTS@": vault_lines or "# (no enabled target)",
     }
     lines = [line for line in template.splitlines() if not line.startswith("#@")]

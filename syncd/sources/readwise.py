@@ -397,7 +397,10 @@ class ReadwiseClient:
     def _log_retry(self, path: str, state: tenacity.RetryCallState, policy: RetryPolicy) -> None:
         failure = state.outcome.exception() if state.outcome is not None else None
         reason = failure.reason if isinstance(failure, _RetryableFailure) else repr(failure)
-        _log.warning(
+        # Someone waiting at a terminal gets one line when it gives up (within ~10 s), not one
+        # per retry: there the retries are info (-v shows them).
+        say = _log.info if policy is self._first_retry else _log.warning
+        say(
             "readwise.retry",
             endpoint=path,
             status=failure.status if isinstance(failure, _RetryableFailure) else None,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from syncd import cli
 from syncd.errors import ReadwiseUnavailable
@@ -148,3 +149,12 @@ def test_check_against_a_closed_local_port_exits_4_naming_the_cause(
     assert "connection refused by 127.0.0.1:" in err
     assert f"after {INTERACTIVE_CONNECT_ATTEMPTS} attempts" in err
     assert TOKEN not in err
+
+
+def test_at_a_terminal_retries_are_not_warnings_each() -> None:
+    with capture_logs() as quick, pytest.raises(ReadwiseUnavailable):
+        _client(_failing(_refused), [], quick=True).check_token()
+    with capture_logs() as patient, pytest.raises(ReadwiseUnavailable):
+        _client(_failing(_refused), [], quick=False).check_token()
+    assert [e["log_level"] for e in quick if e["event"] == "readwise.retry"] == ["info"] * 2
+    assert {e["log_level"] for e in patient if e["event"] == "readwise.retry"} == {"warning"}

@@ -96,7 +96,7 @@ def test_install_writes_the_units_stores_the_token_and_starts_the_service(
     # This same syncd (pytest runs it in-process: this Python with -m syncd), by absolute path.
     assert f"\nExecStart={sys.executable} -m syncd --config {setup.config}\n" in unit
     assert f"\nLoadCredential=readwise-token:{setup.token_file}\n" in unit
-    assert f"\nReadWritePaths={setup.state}\n" in unit
+    assert f"\nReadWritePaths=-{setup.state}\n" in unit
     vault, graph = setup.vaults
     assert f'\nReadWritePaths="-{vault}"\n' in unit  # a space: quoted as systemd reads it
     assert f"\nReadWritePaths=-{graph}\n" in unit
