@@ -149,7 +149,10 @@ def _is_number(value: object) -> bool:
 
 
 def _string(value: object, _ctx: _Context) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if isinstance(value, str) and not value.strip():
+        # "got a string" would be no help: say what is wrong with it.
+        raise _Invalid("must be a non-empty string, got an empty string", show_value=False)
+    if not isinstance(value, str):
         raise _Invalid("must be a non-empty string")
     return value
 
@@ -549,11 +552,14 @@ def _build_target(table: _Table) -> TargetConfig:
 def _check_targets(
     targets: list[tuple[_Table, TargetConfig]], problems: _Problems, *, check_vaults: bool
 ) -> None:
-    """Rules across targets: unique names, vaults that exist, no target inside another's."""
+    """Rules across targets: unique names, vaults that exist, and each target a vault (or
+    graph) of its own, side by side: an Obsidian target looks for moved and adopted notes in
+    its whole vault, so another target's pages anywhere in it would be taken for its own."""
     if not targets:
         problems.add("targets", "no targets: add at least one [[targets]] with name, format, vault")
     names: dict[str, str] = {}
     roots: list[tuple[str, Path]] = []
+    vaults: list[tuple[str, Path]] = []
     for table, target in targets:
         if table.ok(NAME) and target.name:
             earlier = names.setdefault(target.name.casefold(), table.where)
@@ -575,7 +581,25 @@ def _check_targets(
                     f"its folder {target.root} and {earlier_where}'s folder {earlier_root} "
                     "are inside one another",
                 )
+        for earlier_where, earlier_vault in vaults:
+            if table.ok(VAULT):  # one problem per key: the first says enough
+                _check_vaults_apart(table, target.vault, earlier_where, earlier_vault)
         roots.append((table.where, target.root))
+        vaults.append((table.where, target.vault))
+
+
+def _check_vaults_apart(table: _Table, vault: Path, earlier_where: str, earlier: Path) -> None:
+    if vault == earlier:
+        how = f"is also {earlier_where}'s vault"
+    elif vault.is_relative_to(earlier) or earlier.is_relative_to(vault):
+        how = f"and {earlier_where}'s vault {earlier} are inside one another"
+    else:
+        return
+    table.problem(
+        VAULT,
+        f"{vault} {how}: each target needs a vault or graph of its own, side by side"
+        " (such as ~/Notes/vault and ~/Notes/graph)",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

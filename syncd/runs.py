@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from syncd.sync.engine import PassSummary
 from syncd.sync.state import RunRecord, StateStore
+from syncd.wording import counted
 
 
 def record_pass(store: StateStore, summary: PassSummary, started_at: str) -> None:
@@ -52,7 +53,7 @@ def summary_line(summary: PassSummary, *, dry_run: bool = False) -> str:
     for t in summary.targets:
         parts.append(
             f"{t.name}: {t.created} {verb}created, {t.updated} {verb}updated, "
-            f"{t.unchanged} unchanged, {t.highlights_added} highlights added"
+            f"{t.unchanged} unchanged, {counted(t.highlights_added, 'highlight')} added"
             + (f", {t.failed} FAILED" if t.failed else "")
             + (", PAUSED (would remove too many highlights; see the log)" if t.paused else "")
             + f" ({t.elapsed:.2f} s)"

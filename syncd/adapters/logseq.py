@@ -157,9 +157,12 @@ class LogseqAdapter:
         text, count = self._section(book, section, self.page_title(book), {})
         if not count:
             return existing_text
-        kept = existing_text.rstrip()
-        # The new block must start on a line of its own, at the top level.
-        return (kept + "\n" if kept else "") + text.rstrip("\n")
+        # The new block starts on a line of its own, at the top level; every byte before it is
+        # kept (a last `**Tags**: [[x]] ` line keeps its space).
+        kept = existing_text if existing_text.strip() else ""
+        if kept and not kept.endswith("\n"):
+            kept += "\n"
+        return kept + text.rstrip("\n")
 
     def _header(self, context: dict[str, object]) -> str:
         template = self.templates.get("highlights_header")

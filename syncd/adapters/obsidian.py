@@ -15,8 +15,10 @@ A page is `<folder>/<Category>/<title>.md`:
     ## New highlights added November 20, 2024 at 12:15 AM
     - ...
 
-The file ends with one newline. A touched page gets new sections the way the official plugin
-appends: `existing.rstrip() + "\\n" + section`.
+The file ends with one newline. A touched page gets new sections appended after its last line,
+every byte of it kept: the official plugin's `existing.rstrip() + "\\n" + section` would strip
+the space Readwise leaves after a last `- Tags: [[x]] ` line, changing a line of a page syncd
+adopted.
 
 With a user's templates (`syncd.notes.template_set`), each piece the user replaced is rendered
 from their file instead: the YAML front matter (between `---` lines, when not empty) comes first,
@@ -178,7 +180,7 @@ class ObsidianAdapter:
         text, count = self._section(book, section, self.page_title(book), {})
         if not count:
             return existing_text
-        return existing_text.rstrip() + "\n" + text
+        return _with_line_end(existing_text) + text
 
     def _section(
         self, book: Book, section: Section, page_title: str, blocks: dict[int, str]
@@ -223,3 +225,8 @@ def _with_block_id(block: str, highlight_id: int) -> str:
         last -= 1
     lines[last] += f" ^{stable_block_id('obsidian', highlight_id)}"
     return "\n".join(lines)
+
+
+def _with_line_end(text: str) -> str:
+    """The text, ending its last line if it does not (an empty text stays empty)."""
+    return text if not text or text.endswith("\n") else text + "\n"

@@ -447,6 +447,8 @@ class _TargetRun:
             log.info("templates.changed", target=policy.name)
             store.mark_all_due(policy.name)
         self.due = dict(store.books_to_render(policy.name))
+        # Pages not due are considered too: their book did not change, so they stay as they are.
+        self.summary.unchanged = store.count_settled_pages(policy.name)
         # Not the placeholders a killed pass left (still there in a dry run): their files are
         # recognised as syncd's own, not taken by another page.
         owned = store.page_paths(policy.name, placeholders=False)

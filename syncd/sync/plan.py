@@ -42,6 +42,7 @@ from syncd.sync.state import (
     PageRow,
     text_hash,
 )
+from syncd.wording import counted
 
 Action = Literal["create", "adopt", "rewrite", "merge", "append", "skip", "conflict"]
 
@@ -88,6 +89,7 @@ class Planned:
     blocks_affected: int = 0
     highlights_removed: int = 0
     conflicts: tuple[Conflict, ...] = field(default=())
+    book_title: str = ""  # set where there is no path to name the book by (a skipped book)
 
 
 ReadFile = Callable[[str], str | None]
@@ -177,12 +179,15 @@ def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -
     unselected = policy.unselected(book) if page is None else None
     if unselected is not None:
         row = PageRow(policy.name, book.id, "", "", PAGE_FILTERED, False, (), None, None, rev)
-        return Planned(book.id, "skip", unselected, "", None, row, 0)
+        return Planned(book.id, "skip", unselected, "", None, row, 0, book_title=book.display_title)
 
     if page is None or page.status in (PAGE_FILTERED, PAGE_EMPTY, PAGE_PENDING):
         if book.is_deleted or not live:
             row = PageRow(policy.name, book.id, "", "", PAGE_EMPTY, False, (), None, None, rev)
-            return Planned(book.id, "skip", "no live highlights", "", None, row, 0)
+            return Planned(
+                book.id, "skip", "no live highlights", "", None, row, 0,
+                book_title=book.display_title,
+            )  # fmt: skip
         return _new_page(book, rev, ctx, restoring)
 
     if page.status == PAGE_DELETED_UPSTREAM and not book.is_deleted and live:
@@ -366,7 +371,7 @@ def _adopt(
     )
     ctx.names.taken(PurePosixPath(path).parent).add(fold_name(PurePosixPath(path).name))
     changed = merged.text != text
-    reason = f"adopted an existing page ({found} highlights recognised)"
+    reason = f"adopted an existing page ({counted(found, 'highlight')} recognised)"
     if merged.added:
         reason += f", {len(merged.added)} new appended"
     return Planned(

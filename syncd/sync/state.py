@@ -644,6 +644,16 @@ class StateStore:
         ).fetchone()
         return int(row[0])
 
+    def count_settled_pages(self, target: str) -> int:
+        """Live pages whose book has not changed since they were rendered: a pass leaves them
+        as they are without reading them (the `unchanged` of its summary)."""
+        row = self._db.execute(
+            "SELECT count(*) FROM pages AS p LEFT JOIN books AS b ON b.id = p.book_id "
+            "WHERE p.target=? AND p.status=? AND (b.id IS NULL OR b.rev <= p.rendered_rev)",
+            (target, PAGE_LIVE),
+        ).fetchone()
+        return int(row[0])
+
     def save_pages(self, pages: Iterable[PageRow]) -> None:
         """Write page rows (and clear their intents) in one transaction."""
         with self.transaction() as db:

@@ -28,7 +28,7 @@ _WORKER_PEAK = re.compile(r'"private_mb": ([0-9.]+)[^\n]*"event": "worker.done"'
 # `syncd: obs: 3000 created, 0 updated, 0 unchanged, 49500 highlights added (1.23 s); ...`
 _SUMMARY_PART = re.compile(
     r"(?P<name>[\w.-]+): (?P<created>\d+) created, (?P<updated>\d+) updated, "
-    r"(?P<unchanged>\d+) unchanged, (?P<added>\d+) highlights added"
+    r"(?P<unchanged>\d+) unchanged, (?P<added>\d+) highlights? added"
     r"(?:, (?P<failed>\d+) FAILED)?"
 )
 
