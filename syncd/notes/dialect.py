@@ -276,14 +276,15 @@ def one_line_output(output: str) -> str:
 
 def property_lines(output: str) -> str:
     """Logseq page metadata: the output's lines as written, a value's line breaks as spaces
-    (a page property is one line), trailing blank lines dropped; ends with a newline."""
+    (a page property is one line), blank lines at either end dropped; ends with a newline.
+    Only the output's end loses its trailing spaces, not each line: Readwise trims the text
+    box's output as a whole (a real page keeps `abbreviated-title:: $2.00 a Day ` with its
+    space, yet ends `document_type::` where the template printed an empty value)."""
     text = normalize_newlines(output).replace("\n" + CONTINUATION, " ").replace(CONTINUATION, "")
-    lines = [line.rstrip() for line in text.split("\n")]
-    while lines and not lines[-1]:
-        lines.pop()
-    while lines and not lines[0]:
+    lines = text.rstrip().split("\n")
+    while lines and not lines[0].strip():
         lines.pop(0)
-    return "".join(line + "\n" for line in lines)
+    return "".join((line if line.strip() else "") + "\n" for line in lines)
 
 
 def read_template_file(path: Path) -> str:
