@@ -195,7 +195,9 @@ class ObsidianAdapter:
         if template is None:
             rendered = render_each("obsidian_highlight.md.j2", context, items)
         else:
-            outputs = [template.render(obsidian_values({**context, **item})) for item in items]
+            outputs = [
+                template.render(obsidian_values({**context, **item}, template)) for item in items
+            ]
             rendered = [text + "\n" if text.strip() else "" for text in outputs]
         for highlight, block in zip(highlights, rendered, strict=True):
             level = heading_level(highlight)

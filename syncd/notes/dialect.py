@@ -9,8 +9,10 @@ What Readwise does around a template, and so syncd does too:
 - A template file's one final newline is not part of the template (Readwise's text boxes have
   none; an editor adds one).
 - Obsidian: a multi-line value arrives indented for the list item it usually sits in:
-  `highlight_text` continues at two spaces, `highlight_note` at six, `document_note` at three,
-  blank lines dropped (so `- {{ highlight_text }}` stays one list item).
+  `highlight_text` continues at two spaces, `document_note` at three, `highlight_note` at the
+  content column of the list item its placeholder is on (six in the default `    - Note:`,
+  none on a line that is no list item), blank lines dropped (so `- {{ highlight_text }}` stays
+  one list item).
 - Logseq: every line of the output is one block, and four spaces (or a tab) of indentation make
   it a child of the line above; a value's own line breaks stay inside its block as continuation
   lines, escaped so that Logseq's parser reads the block back as one block.
@@ -195,10 +197,33 @@ _OBSIDIAN_INDENTS = {"highlight_text": 2, "highlight_note": 6, "document_note": 
 _ONE_LINE = ("title", "full_title", "author", "page_title")
 
 
-def obsidian_values(context: Mapping[str, Any]) -> dict[str, Any]:
-    """The context with multi-line values indented as Readwise's Obsidian export does."""
+_NOTE_PLACEHOLDER = re.compile(r"^([ \t]*)([-*+][ \t])?.*\{\{[^}]*\bhighlight_note\b")
+
+
+@functools.cache
+def note_indent(source: str) -> int:
+    """How far a highlight template's note continues: to the content column of the list item
+    its `{{ highlight_note }}` sits in (the default `    - Note: ...` gives 6), and not at all
+    on a line that is no list item (matt2ology's `{{ highlight_note }}` paragraph above a quote
+    continues at column 0 in the real pages). 6 when the template prints no note."""
+    for line in source.split("\n"):
+        match = _NOTE_PLACEHOLDER.match(line)
+        if match:
+            indent = len(match[1].expandtabs(4))
+            return indent + 2 if match[2] else indent
+    return _OBSIDIAN_INDENTS["highlight_note"]
+
+
+def obsidian_values(
+    context: Mapping[str, Any], template: UserTemplate | None = None
+) -> dict[str, Any]:
+    """The context with multi-line values indented as Readwise's Obsidian export does; the
+    note as `template` (the highlight template) needs it, see note_indent."""
     out = dict(context)
-    for name, width in _OBSIDIAN_INDENTS.items():
+    widths = dict(_OBSIDIAN_INDENTS)
+    if template is not None:
+        widths["highlight_note"] = note_indent(template.source)
+    for name, width in widths.items():
         value = out.get(name)
         if isinstance(value, str) and value:
             out[name] = indent_lines(value, width)
