@@ -17,6 +17,11 @@ Excerpts instead of the whole real page, and why (each also stated in the case's
   than the same chunk inside a page (obsidian/003 ends with the blank line), see below.
 - L5, O5, O6 have no page in the sample: their pages are built from the README's description
   (L5 also from public pages of that template).
+
+Beyond the sample, one more real page each for L5 (ImSingee), L6 (stillfox-lee), O3 (spdaly)
+and O4 (matt2ology), found in the same users' public graphs and vaults, check that one
+template set explains more than the page it was written from (`*-<name>.md` in
+tests/fixtures/families; the O3 one without its `>Published-Date::` line, as above).
 """
 
 from __future__ import annotations
