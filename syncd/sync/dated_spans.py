@@ -36,6 +36,16 @@ def line_pattern(rendered: str, probe: str) -> re.Pattern[str]:
     return re.compile("".join(parts))
 
 
+def common_head(rendered: str, probe: str) -> str:
+    """What the two renders of a line share from its start: text the page must have there."""
+    length = 0
+    for ours, theirs in zip(rendered, probe, strict=False):
+        if ours != theirs:
+            break
+        length += 1
+    return rendered[:length]
+
+
 def span_patterns(rendered: Sequence[str], probe: Sequence[str]) -> list[re.Pattern[str]] | None:
     """One pattern per line (each to be full-matched), or None when the two renders do not
     differ at all or not line for line (then the date is not what changed)."""

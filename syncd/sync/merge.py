@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -31,7 +31,7 @@ from syncd.notes.blockids import ID_LINE, with_id_lines
 from syncd.notes.page import Block, Page, line_body, split_lines
 from syncd.notes.parse_logseq import parse_logseq
 from syncd.notes.parse_obsidian import parse_obsidian
-from syncd.sync.dated_spans import span_patterns
+from syncd.sync.dated_spans import common_head, span_patterns
 
 Format = Literal["logseq", "obsidian"]
 
@@ -348,6 +348,7 @@ class SpanMatcher:
         self._keep = [i for i, line in enumerate(lines) if not ID_LINE.match(line)]
         self._keys = [line_body(lines[i]).rstrip() for i in self._keep]
         self._by_first: dict[str, list[int]] = {}
+        self._by_head: dict[str, list[int]] | None = None  # see _dated_candidates
         for position, key in enumerate(self._keys):
             if key:
                 self._by_first.setdefault(key, []).append(position)
@@ -418,7 +419,8 @@ class SpanMatcher:
         )
         if patterns is None:
             return None
-        for position in range(len(self._keys) - len(patterns) + 1):
+        last = len(self._keys) - len(patterns)
+        for position in self._dated_candidates(core, probe, last):
             keys = self._keys[position : position + len(patterns)]
             if not all(p.fullmatch(key) for p, key in zip(patterns, keys, strict=True)):
                 continue
@@ -430,6 +432,20 @@ class SpanMatcher:
             own = "".join(line for line in self.lines[start:end] if not ID_LINE.match(line))
             return self._unit(start, end, own)
         return None
+
+    def _dated_candidates(self, core: list[str], probe: str, last: int) -> Iterable[int]:
+        """Where a dated span may start: only lines that begin as its first line begins, when
+        that beginning is long enough to tell (a page may hold thousands of highlights)."""
+        first = line_body(core[0]).rstrip()
+        other = _core_lines(_without_ids(probe))
+        head = common_head(first, line_body(other[0]).rstrip() if other else "")
+        if len(head) < _HEAD:
+            return range(last + 1)
+        if self._by_head is None:
+            self._by_head = {}
+            for position, key in enumerate(self._keys):
+                self._by_head.setdefault(key[:_HEAD], []).append(position)
+        return [p for p in self._by_head.get(head[:_HEAD], ()) if p <= last]
 
     def fuzzy(self, reference: str, block_id: str | None, words: str = "") -> Unit | None:
         free = [i for i, used in enumerate(self.used) if not used]
@@ -454,6 +470,7 @@ class SpanMatcher:
         return min((unit.start for unit in found), default=0)
 
 
+_HEAD = 16  # characters of a line that pick the candidates of a dated span
 _LIST_MARK = re.compile(r"(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 _LINK_URL = re.compile(r"\]\(([^()\s]+)\)")
 _QUOTE_OR_ITEM = re.compile(r"^(?:[ \t]*(?:>|[-*+](?=[ \t])|#{1,6}(?=[ \t])))+")

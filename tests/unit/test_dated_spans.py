@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from syncd.notes.dates import format_date_fns
+from syncd.notes.page import split_lines
 from syncd.notes.render import date_filter
-from syncd.sync.dated_spans import PROBE_SHIFT, line_pattern, span_patterns
+from syncd.sync.dated_spans import PROBE_SHIFT, common_head, line_pattern, span_patterns
+from syncd.sync.merge import SpanMatcher
 
 NOW = datetime(2024, 3, 5, 9, 15, tzinfo=UTC)
 
@@ -52,3 +54,41 @@ def test_renders_that_do_not_differ_or_not_line_for_line_give_no_patterns() -> N
     assert patterns is not None
     assert patterns[0].fullmatch("same") and not patterns[0].fullmatch("sam.")
     assert patterns[1].fullmatch("on 1999")
+
+
+def test_common_head_is_what_both_renders_start_with() -> None:
+    assert common_head("- text #[[2024-03-05]]", "- text #[[2025-04-09]]") == "- text #[[202"
+    assert common_head("abc", "abcdef") == "abc" and common_head("x", "y") == ""
+
+
+PAGE = (
+    "title:: T\n\n"
+    "- Another highlight of the same page, synced that day #Highlight #[[2023-07-24]]\n"
+    "- Merge policies decide who wins when two contexts save #Highlight #[[2023-07-24]]\n"
+    "- 2023-07-24: a line that starts with its date\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("rendered", "probe", "found"),
+    [
+        (
+            "- Merge policies decide who wins when two contexts save #Highlight #[[2024-03-05]]",
+            "- Merge policies decide who wins when two contexts save #Highlight #[[2025-04-09]]",
+            "- Merge policies decide who wins when two contexts save #Highlight #[[2023-07-24]]",
+        ),
+        (  # nothing long in common at the start: every line is a candidate
+            "- 2024-03-05: a line that starts with its date",
+            "- 2025-04-09: a line that starts with its date",
+            "- 2023-07-24: a line that starts with its date",
+        ),
+    ],
+)
+def test_the_span_matcher_finds_the_highlight_as_written_on_its_day(
+    rendered: str, probe: str, found: str
+) -> None:
+    matcher = SpanMatcher(split_lines(PAGE), "logseq")
+    unit = matcher.dated(rendered + "\n", probe + "\n")
+    assert unit is not None and unit.text == found + "\n"
+    assert matcher.dated(rendered + "\n", probe + "\n") is None  # each line is taken once
+    assert matcher.exact(rendered + "\n") is None
