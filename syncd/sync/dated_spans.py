@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 # 400 days and 13h07 later: every date and time field changes (400 = 365 + 35 days moves the
@@ -23,17 +24,52 @@ PROBE_SHIFT = timedelta(days=400, hours=13, minutes=7)
 _TOKEN = re.compile(r"\w+|\W", re.UNICODE)
 
 
-def line_pattern(rendered: str, probe: str) -> re.Pattern[str]:
+@dataclass(frozen=True, slots=True)
+class LinePattern:
+    """Literal parts with a gap between each two (at least `gaps[i]` characters of anything):
+    a pattern matched without compiling a regular expression per highlight."""
+
+    parts: tuple[str, ...]
+    gaps: tuple[int, ...] = ()
+
+    def fullmatch(self, line: str) -> bool:
+        if not self.gaps:
+            return line == self.parts[0]
+        first, last = self.parts[0], self.parts[-1]
+        limit = len(line) - len(last)
+        if not line.startswith(first) or not line.endswith(last) or limit < len(first):
+            return False
+        position = len(first)
+        for gap, part in zip(self.gaps, self.parts[1:-1], strict=False):
+            found = line.find(part, position + gap, limit)
+            if found < 0:
+                return False
+            position = found + len(part)  # leftmost is right: the next gap takes any text
+        return limit - position >= self.gaps[-1]
+
+
+def line_pattern(rendered: str, probe: str) -> LinePattern:
     """A line of the render, with the words that differ from the probe's matching any words."""
     ours, theirs = _TOKEN.findall(rendered), _TOKEN.findall(probe)
-    matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
-    parts: list[str] = []
+    # The words around the date are the same in both: only the middle needs a diff (a long
+    # highlight would otherwise cost a quadratic diff of all its words).
+    head = 0
+    while head < min(len(ours), len(theirs)) and ours[head] == theirs[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(ours), len(theirs)) - head and ours[-1 - tail] == theirs[-1 - tail]:
+        tail += 1
+    middle, other = ours[head : len(ours) - tail], theirs[head : len(theirs) - tail]
+    parts, gaps = ["".join(ours[:head])], []
+    matcher = difflib.SequenceMatcher(None, middle, other, autojunk=False)
     for tag, start, end, _other_start, _other_end in matcher.get_opcodes():
         if tag == "equal":
-            parts.append(re.escape("".join(ours[start:end])))
+            parts[-1] += "".join(middle[start:end])
         else:
-            parts.append(".+?" if end > start else ".*?")
-    return re.compile("".join(parts))
+            gaps.append(1 if end > start else 0)
+            parts.append("")
+    parts[-1] += "".join(ours[len(ours) - tail :])
+    return LinePattern(tuple(parts), tuple(gaps))
 
 
 def common_head(rendered: str, probe: str) -> str:
@@ -46,12 +82,12 @@ def common_head(rendered: str, probe: str) -> str:
     return rendered[:length]
 
 
-def span_patterns(rendered: Sequence[str], probe: Sequence[str]) -> list[re.Pattern[str]] | None:
+def span_patterns(rendered: Sequence[str], probe: Sequence[str]) -> list[LinePattern] | None:
     """One pattern per line (each to be full-matched), or None when the two renders do not
     differ at all or not line for line (then the date is not what changed)."""
     if len(rendered) != len(probe) or list(rendered) == list(probe):
         return None
     return [
-        re.compile(re.escape(line)) if line == other else line_pattern(line, other)
+        LinePattern((line,)) if line == other else line_pattern(line, other)
         for line, other in zip(rendered, probe, strict=True)
     ]

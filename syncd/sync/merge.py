@@ -21,6 +21,7 @@ Page properties / metadata lines are merged per key the same way. Nothing else i
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -348,7 +349,7 @@ class SpanMatcher:
         self._keep = [i for i, line in enumerate(lines) if not ID_LINE.match(line)]
         self._keys = [line_body(lines[i]).rstrip() for i in self._keep]
         self._by_first: dict[str, list[int]] = {}
-        self._by_head: dict[str, list[int]] | None = None  # see _dated_candidates
+        self._sorted: list[tuple[str, int]] | None = None  # see _dated_candidates
         for position, key in enumerate(self._keys):
             if key:
                 self._by_first.setdefault(key, []).append(position)
@@ -434,18 +435,23 @@ class SpanMatcher:
         return None
 
     def _dated_candidates(self, core: list[str], probe: str, last: int) -> Iterable[int]:
-        """Where a dated span may start: only lines that begin as its first line begins, when
-        that beginning is long enough to tell (a page may hold thousands of highlights)."""
+        """Where a dated span may start: only lines that begin as its first line begins in
+        both renders (found by bisecting the page's sorted lines: a page may hold thousands of
+        highlights), or every line when they share no beginning."""
         first = line_body(core[0]).rstrip()
         other = _core_lines(_without_ids(probe))
         head = common_head(first, line_body(other[0]).rstrip() if other else "")
-        if len(head) < _HEAD:
+        if not head:
             return range(last + 1)
-        if self._by_head is None:
-            self._by_head = {}
-            for position, key in enumerate(self._keys):
-                self._by_head.setdefault(key[:_HEAD], []).append(position)
-        return [p for p in self._by_head.get(head[:_HEAD], ()) if p <= last]
+        if self._sorted is None:
+            self._sorted = sorted((key, position) for position, key in enumerate(self._keys))
+        found = []
+        index = bisect.bisect_left(self._sorted, (head, -1))
+        while index < len(self._sorted) and self._sorted[index][0].startswith(head):
+            if self._sorted[index][1] <= last:
+                found.append(self._sorted[index][1])
+            index += 1
+        return sorted(found)
 
     def fuzzy(self, reference: str, block_id: str | None, words: str = "") -> Unit | None:
         free = [i for i, used in enumerate(self.used) if not used]
@@ -470,7 +476,6 @@ class SpanMatcher:
         return min((unit.start for unit in found), default=0)
 
 
-_HEAD = 16  # characters of a line that pick the candidates of a dated span
 _LIST_MARK = re.compile(r"(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 _LINK_URL = re.compile(r"\]\(([^()\s]+)\)")
 _QUOTE_OR_ITEM = re.compile(r"^(?:[ \t]*(?:>|[-*+](?=[ \t])|#{1,6}(?=[ \t])))+")

@@ -3,6 +3,7 @@ nothing else."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,13 @@ import pytest
 from syncd.notes.dates import format_date_fns
 from syncd.notes.page import split_lines
 from syncd.notes.render import date_filter
-from syncd.sync.dated_spans import PROBE_SHIFT, common_head, line_pattern, span_patterns
+from syncd.sync.dated_spans import (
+    PROBE_SHIFT,
+    LinePattern,
+    common_head,
+    line_pattern,
+    span_patterns,
+)
 from syncd.sync.merge import SpanMatcher
 
 NOW = datetime(2024, 3, 5, 9, 15, tzinfo=UTC)
@@ -92,3 +99,22 @@ def test_the_span_matcher_finds_the_highlight_as_written_on_its_day(
     assert unit is not None and unit.text == found + "\n"
     assert matcher.dated(rendered + "\n", probe + "\n") is None  # each line is taken once
     assert matcher.exact(rendered + "\n") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "matches"),
+    [
+        ("on 2023 at noon", True),
+        ("on  at noon", False),  # a gap of at least one character
+        ("on 2023 atnoon", False),
+        ("on 2023 at noon!", False),
+        ("xon 2023 at noon", False),
+        ("on 2023 at 2023 at noon", True),  # a gap may hold the literal that follows it
+    ],
+)
+def test_a_line_pattern_matches_like_the_regular_expression_it_stands_for(
+    line: str, matches: bool
+) -> None:
+    pattern = LinePattern(("on ", " at ", "noon"), (1, 0))
+    assert pattern.fullmatch(line) is matches
+    assert (re.fullmatch(r"on .+? at .*?noon", line) is not None) is matches
