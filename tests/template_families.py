@@ -48,10 +48,19 @@ class FamilyCase:
     # "page": the expected bytes are the whole page; "last_section": only what the last sync
     # added (a page Readwise created from an appended chunk alone).
     expected_part: str = "page"
+    # The real file ends one blank line shorter than what Readwise (and syncd) render for it.
+    final_blank_line_trimmed: bool = False
 
     @property
     def expected(self) -> str:
+        """The page as it is in the vault (the real bytes, or the excerpt)."""
         return self.expected_path.read_text(encoding="utf-8")
+
+    @property
+    def rendered(self) -> str:
+        """What syncd must write for it: the expected bytes, with the blank line the file lost
+        at its end where `final_blank_line_trimmed` says so."""
+        return self.expected + "\n" if self.final_blank_line_trimmed else self.expected
 
     def template_set(self, *, sync_log: bool = True) -> TemplateSet:
         """The user's templates; `sync_log=False` leaves Readwise's sync log page out (Logseq
@@ -104,6 +113,7 @@ def load_case(path: Path) -> FamilyCase:
         book=book_from_json(data["book"]),
         why=data.get("why", ""),
         expected_part=data.get("expected_part", "page"),
+        final_blank_line_trimmed=bool(data.get("final_blank_line_trimmed", False)),
     )
 
 

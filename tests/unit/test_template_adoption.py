@@ -22,12 +22,13 @@ NEW_TEXT = "A highlight made upstream after adoption, in words no family page us
 NEW_URL = "https://read.readwise.io/read/01hadoptedfamilypagenewhighlight"
 REVISED = " (revised in Readwise)"
 
-# Every family page that is a whole Readwise page (O4 v2's case is a chunk, not a page).
-CASES = [case for case in all_cases() if case.expected_part == "page"]
+CASES = all_cases()
 
 
 def _page_ids(case: FamilyCase) -> list[int]:
-    return [hid for section in case.sections for hid in section.highlight_ids]
+    """The highlights the page shows (O4 v2's page is its last sync's chunk alone)."""
+    shown = case.sections[-1:] if case.expected_part == "last_section" else case.sections
+    return [hid for section in shown for hid in section.highlight_ids]
 
 
 def _vault(tmp_path: Path, case: FamilyCase, templates: TemplateSet | None) -> tuple[Harness, Path]:
