@@ -37,7 +37,13 @@ from syncd.adapters.base import RenderedPage, Section
 from syncd.model import Book
 from syncd.notes.blockids import stable_block_id
 from syncd.notes.dates import format_php_date
-from syncd.notes.dialect import obsidian_item_values, obsidian_values, one_line_output, uses
+from syncd.notes.dialect import (
+    note_indent,
+    obsidian_item_values,
+    obsidian_values,
+    one_line_output,
+    uses,
+)
 from syncd.notes.render import (
     DateStyle,
     document_context,
@@ -201,7 +207,8 @@ class ObsidianAdapter:
         if template is None:
             rendered = render_each("obsidian_highlight.md.j2", context, items)
         else:
-            shown = [obsidian_item_values(item) for item in items]
+            width = note_indent(template.source)
+            shown = [obsidian_item_values(item, note_width=width) for item in items]
             outputs = template.render_each(obsidian_values(context), shown)
             rendered = [text + "\n" if text.strip() else "" for text in outputs]
         for highlight, block in zip(highlights, rendered, strict=True):

@@ -9,8 +9,10 @@ What Readwise does around a template, and so syncd does too:
 - A template file's one final newline is not part of the template (Readwise's text boxes have
   none; an editor adds one).
 - Obsidian: a multi-line value arrives indented for the list item it usually sits in:
-  `highlight_text` continues at two spaces, `highlight_note` at six, `document_note` at three,
-  blank lines dropped (so `- {{ highlight_text }}` stays one list item).
+  `highlight_text` continues at two spaces, `document_note` at three, `highlight_note` at the
+  content column of the list item its placeholder is on (six in the default `    - Note:`,
+  none on a line that is no list item), blank lines dropped (so `- {{ highlight_text }}` stays
+  one list item).
 - Logseq: every line of the output is one block, and four spaces (or a tab) of indentation make
   it a child of the line above; a value's own line breaks stay inside its block as continuation
   lines, escaped so that Logseq's parser reads the block back as one block.
@@ -167,15 +169,20 @@ def _looped(template: UserTemplate) -> jinja2.Template | None:
     if template.slot != "highlight" or uses(template, "loop"):
         return None
     head = "{% for " + ", ".join(HIGHLIGHT_VARIABLES) + " in rw_rows %}"
+    # Rendered alone, Jinja drops the source's last newline (keep_trailing_newline=False); in
+    # the loop it would be no longer last: drop it here, so both give the same text.
+    source = template.source.removesuffix("\n")
     try:
-        return sandbox().from_string(head + template.source + _SEPARATOR + "{% endfor %}")
+        return sandbox().from_string(head + source + _SEPARATOR + "{% endfor %}")
     except jinja2.TemplateError:
         return None
 
 
 def compile_template(slot: str, path: str, source: str) -> UserTemplate:
     """Compile `source` (the file's text) in the sandbox; TemplateProblem names file:line."""
-    if source.endswith("\n"):  # the editor's final newline is not part of the template
+    # The editor's final newline is not part of the template (and Jinja, keeping no trailing
+    # newline, drops one more: a file may end with a blank line too).
+    if source.endswith("\n"):
         source = source[:-1]
     env = sandbox()
     try:
@@ -228,10 +235,33 @@ _OBSIDIAN_INDENTS = {"highlight_text": 2, "highlight_note": 6, "document_note": 
 _ONE_LINE = ("title", "full_title", "author", "page_title")
 
 
-def obsidian_values(context: Mapping[str, Any]) -> dict[str, Any]:
-    """The context with multi-line values indented as Readwise's Obsidian export does."""
+_NOTE_PLACEHOLDER = re.compile(r"^([ \t]*)([-*+][ \t])?.*\{\{[^}]*\bhighlight_note\b")
+
+
+@functools.cache
+def note_indent(source: str) -> int:
+    """How far a highlight template's note continues: to the content column of the list item
+    its `{{ highlight_note }}` sits in (the default `    - Note: ...` gives 6), and not at all
+    on a line that is no list item (matt2ology's `{{ highlight_note }}` paragraph above a quote
+    continues at column 0 in the real pages). 6 when the template prints no note."""
+    for line in source.split("\n"):
+        match = _NOTE_PLACEHOLDER.match(line)
+        if match:
+            indent = len(match[1].expandtabs(4))
+            return indent + 2 if match[2] else indent
+    return _OBSIDIAN_INDENTS["highlight_note"]
+
+
+def obsidian_values(
+    context: Mapping[str, Any], template: UserTemplate | None = None
+) -> dict[str, Any]:
+    """The context with multi-line values indented as Readwise's Obsidian export does; the
+    note as `template` (the highlight template) needs it, see note_indent."""
     out = dict(context)
-    for name, width in _OBSIDIAN_INDENTS.items():
+    widths = dict(_OBSIDIAN_INDENTS)
+    if template is not None:
+        widths["highlight_note"] = note_indent(template.source)
+    for name, width in widths.items():
         value = out.get(name)
         if isinstance(value, str) and value:
             out[name] = indent_lines(value, width)
@@ -242,13 +272,17 @@ def obsidian_values(context: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def obsidian_item_values(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A highlight's own variables as Readwise hands them to an Obsidian template."""
+def obsidian_item_values(
+    item: Mapping[str, Any], *, note_width: int = _OBSIDIAN_INDENTS["highlight_note"]
+) -> dict[str, Any]:
+    """A highlight's own variables as Readwise hands them to an Obsidian template; the note
+    continues at `note_width` (see note_indent)."""
     out = dict(item)
-    for name in ("highlight_text", "highlight_note"):
+    widths = {"highlight_text": _OBSIDIAN_INDENTS["highlight_text"], "highlight_note": note_width}
+    for name, width in widths.items():
         value = out.get(name)
         if isinstance(value, str) and value:
-            out[name] = indent_lines(value, _OBSIDIAN_INDENTS[name])
+            out[name] = indent_lines(value, width)
     return out
 
 
@@ -326,14 +360,15 @@ def one_line_output(output: str) -> str:
 
 def property_lines(output: str) -> str:
     """Logseq page metadata: the output's lines as written, a value's line breaks as spaces
-    (a page property is one line), trailing blank lines dropped; ends with a newline."""
+    (a page property is one line), blank lines at either end dropped; ends with a newline.
+    Only the output's end loses its trailing spaces, not each line: Readwise trims the text
+    box's output as a whole (a real page keeps `abbreviated-title:: $2.00 a Day ` with its
+    space, yet ends `document_type::` where the template printed an empty value)."""
     text = normalize_newlines(output).replace("\n" + CONTINUATION, " ").replace(CONTINUATION, "")
-    lines = [line.rstrip() for line in text.split("\n")]
-    while lines and not lines[-1]:
-        lines.pop()
-    while lines and not lines[0]:
+    lines = text.rstrip().split("\n")
+    while lines and not lines[0].strip():
         lines.pop(0)
-    return "".join(line + "\n" for line in lines)
+    return "".join((line if line.strip() else "") + "\n" for line in lines)
 
 
 def read_template_file(path: Path) -> str:

@@ -21,9 +21,10 @@ Page properties / metadata lines are merged per key the same way. Nothing else i
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -31,6 +32,7 @@ from syncd.notes.blockids import ID_LINE, with_id_lines
 from syncd.notes.page import Block, Page, line_body, split_lines
 from syncd.notes.parse_logseq import parse_logseq
 from syncd.notes.parse_obsidian import parse_obsidian
+from syncd.sync.dated_spans import common_head, span_patterns
 
 Format = Literal["logseq", "obsidian"]
 
@@ -79,6 +81,9 @@ class Ours:
     # A user's highlight template: each highlight is the exact lines it rendered (SpanMatcher).
     spans: bool = False
     texts: dict[int, str] = field(default_factory=dict)  # id -> the highlight's own text
+    # Adoption only: id -> the block rendered for another sync moment (dated_spans.PROBE_SHIFT
+    # later); where it differs, the template printed the sync date.
+    probe: dict[int, str] = field(default_factory=dict)
 
 
 def parse(fmt: Format, text: str) -> Page:
@@ -105,8 +110,11 @@ _SPACE = re.compile(r"\s+")
 _ESCAPE = re.compile(r"\\([-#:$<`~\\*_\[\]])")
 # `(?<!\s)`: a match may only start where a run of spaces starts; tried at every space of a long
 # run, `\s*` made this quadratic (a pasted table's 100k spaces: minutes).
+# Tags a template puts after the link (`#Highlight #[[2023-07-24]]`, a custom Logseq template)
+# are part of the tail too.
 _LINK_TAIL = re.compile(
-    r"(?<!\s)\s*\((?:\[[^\]]*\]\([^)]*\)|Page[\u00a0 ]\d+)\)\s*(?:\^[\w-]+)?\s*$"
+    r"(?<!\s)\s*\((?:\[[^\]]*\]\([^)]*\)|Page[\u00a0 ]\d+)\)"
+    r"(?:[ \t]+#(?:\[\[[^\]\n]*\]\]|[^\s#\[]+))*\s*(?:\^[\w-]+)?\s*$"
 )
 
 
@@ -341,6 +349,7 @@ class SpanMatcher:
         self._keep = [i for i, line in enumerate(lines) if not ID_LINE.match(line)]
         self._keys = [line_body(lines[i]).rstrip() for i in self._keep]
         self._by_first: dict[str, list[int]] = {}
+        self._sorted: list[tuple[str, int]] | None = None  # see _dated_candidates
         for position, key in enumerate(self._keys):
             if key:
                 self._by_first.setdefault(key, []).append(position)
@@ -400,6 +409,49 @@ class SpanMatcher:
                 continue
             return self._unit(start, end, "".join(core))
         return None
+
+    def dated(self, text: str, probe: str) -> Unit | None:
+        """The highlight as its template rendered it on another day: the run of lines equal
+        to `text` except where `text` and `probe` (the same render for another moment) differ."""
+        core = _core_lines(_without_ids(text))
+        patterns = span_patterns(
+            [line_body(line).rstrip() for line in core],
+            [line_body(line).rstrip() for line in _core_lines(_without_ids(probe))],
+        )
+        if patterns is None:
+            return None
+        last = len(self._keys) - len(patterns)
+        for position in self._dated_candidates(core, probe, last):
+            keys = self._keys[position : position + len(patterns)]
+            if not all(p.fullmatch(key) for p, key in zip(patterns, keys, strict=True)):
+                continue
+            start, end = self._keep[position], self._keep[position + len(patterns) - 1] + 1
+            while end < len(self.lines) and ID_LINE.match(self.lines[end]):
+                end += 1
+            if any(self.used[start:end]):
+                continue
+            own = "".join(line for line in self.lines[start:end] if not ID_LINE.match(line))
+            return self._unit(start, end, own)
+        return None
+
+    def _dated_candidates(self, core: list[str], probe: str, last: int) -> Iterable[int]:
+        """Where a dated span may start: only lines that begin as its first line begins in
+        both renders (found by bisecting the page's sorted lines: a page may hold thousands of
+        highlights), or every line when they share no beginning."""
+        first = line_body(core[0]).rstrip()
+        other = _core_lines(_without_ids(probe))
+        head = common_head(first, line_body(other[0]).rstrip() if other else "")
+        if not head:
+            return range(last + 1)
+        if self._sorted is None:
+            self._sorted = sorted((key, position) for position, key in enumerate(self._keys))
+        found = []
+        index = bisect.bisect_left(self._sorted, (head, -1))
+        while index < len(self._sorted) and self._sorted[index][0].startswith(head):
+            if self._sorted[index][1] <= last:
+                found.append(self._sorted[index][1])
+            index += 1
+        return sorted(found)
 
     def fuzzy(self, reference: str, block_id: str | None, words: str = "") -> Unit | None:
         free = [i for i, used in enumerate(self.used) if not used]
@@ -683,6 +735,14 @@ def adopt_blocks(*, fmt: Format, theirs: str, ours: Ours) -> tuple[dict[int, Blo
             pending.append(hid)
         else:
             records[hid] = BlockRecord(unit.text, render_hash(ours.blocks[hid]))
+    if isinstance(matcher, SpanMatcher) and ours.probe:
+        # A template that prints the sync date: the page shows Readwise's day, not today's.
+        for hid in list(pending):
+            probe = ours.probe.get(hid)
+            unit = None if probe is None else matcher.dated(ours.blocks[hid], probe)
+            if unit is not None:
+                records[hid] = BlockRecord(unit.text, render_hash(ours.blocks[hid]))
+                pending.remove(hid)
     for hid in pending:
         unit = matcher.fuzzy(ours.blocks[hid], ours.block_ids.get(hid), ours.texts.get(hid, ""))
         if unit is not None:

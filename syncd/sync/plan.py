@@ -25,6 +25,7 @@ from syncd.adapters.base import Adapter, RenderedPage, Section
 from syncd.model import Book, fold_tag
 from syncd.notes.blockids import stable_block_id
 from syncd.notes.render import heading_level
+from syncd.sync.dated_spans import PROBE_SHIFT
 from syncd.sync.merge import (
     BlockRecord,
     Conflict,
@@ -337,6 +338,9 @@ def _adopt(
             book.id, "adopt", "syncd's own page, recorded now", path, None, row, 0, text_hash(text)
         )
     ours = _ours(adapter, book, first, title)
+    if ours.spans:  # see syncd.sync.dated_spans
+        probe = (replace(first[0], synced_at=first[0].synced_at + PROBE_SHIFT),)
+        ours = replace(ours, probe=adapter.render_parts(book, probe, title).blocks)
     fmt: Format = "logseq" if adapter.name == "logseq" else "obsidian"
     blocks, found = adopt_blocks(fmt=fmt, theirs=text, ours=ours)
     if found == 0:
