@@ -1,0 +1,409 @@
+"""Kindle `My Clippings.txt` -> LocalBooks. Pure: text in, books out.
+
+The file is a log the Kindle appends to, one entry per highlight, note or bookmark:
+
+    Title (Author)
+    - Your Highlight on page 12 | Location 170-171 | Added on Monday, March 4, 2019 10:32:05 PM
+
+    The highlighted text
+    ==========
+
+The metadata line is in the device's language ("Ihre Markierung bei Position 170-171 |
+Hinzugefügt am ...", "您在位置 #170-171的标注 | 添加于 ..."): the kind is found by a word list
+per language, page and location by their words, the date from the last part. Rules:
+
+- Bookmarks and the clipping-limit placeholder (`<You have reached the clipping limit ...>`, one
+  line in angle brackets in every language) are not highlights.
+- A highlight the reader extended or shortened is written again, its range overlapping the old
+  one and one text containing the other: the later replaces the earlier and keeps its key, so it
+  is an edit, not a delete and an add. Neighbours sharing a location (Kindle locations are
+  coarse) with texts that do not contain one another stay distinct.
+- A note belongs to the latest earlier highlight whose range contains the note's location (the
+  Kindle writes it at the highlight's end); a later note there replaces it (an edit on the
+  device). A note with no such highlight is kept as a highlight of its own text, as Readwise does.
+- The file is only ever appended to, so an entry without its closing `==========` is a write cut
+  off (device unplugged): it is left out; every complete entry before it is read.
+
+Not a clippings file (no entry with a metadata line at all) raises LocalSourceError.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from syncd.sources.local import (
+    LocalBook,
+    LocalHighlight,
+    LocalSourceError,
+    ParseResult,
+    normalize_text,
+)
+
+SEPARATOR = "=========="
+EntryKind = Literal["highlight", "note", "bookmark"]
+
+# Checked in this order: "Markierung" must not be read as a note, "nota" is a note.
+_KIND_WORDS: tuple[tuple[EntryKind, tuple[str, ...]], ...] = (
+    (
+        "bookmark",
+        (
+            "bookmark",
+            "lesezeichen",
+            "signet",
+            "marcador",
+            "segnalibro",
+            "bladwijzer",
+            "ブックマーク",
+            "书签",
+            "書籤",
+            "закладка",
+        ),
+    ),
+    (
+        "highlight",
+        (
+            "highlight",
+            "markierung",
+            "surlignement",
+            "subrayado",
+            "evidenziazione",
+            "destaque",
+            "markering",
+            "ハイライト",
+            "标注",
+            "標註",
+            "выделен",
+            "clip this article",
+        ),
+    ),
+    ("note", ("note", "notiz", "nota", "notitie", "メモ", "笔记", "筆記", "заметка")),
+)
+
+_LOCATION = re.compile(
+    r"(?:location|loc\.|position|emplacement|posición|posizione|posição|locatie|位置(?:\s*no\.)?"
+    r"|мест[оеа])\s*#?\s*(\d+)(?:\s*-\s*(\d+))?",
+    re.IGNORECASE,
+)
+_PAGE = re.compile(
+    r"(?:page|seite|página|pagina|страниц[аеы])\s*(\d+)(?:\s*-\s*(\d+))?"
+    r"|(\d+)(?:\s*-\s*(\d+))?\s*ページ|第\s*(\d+)(?:\s*-\s*(\d+))?\s*页",
+    re.IGNORECASE,
+)
+
+_MONTHS: dict[str, int] = {}
+for _number, _names in enumerate(
+    (
+        "january januar janvier enero gennaio janeiro januari января",
+        "february februar février febrero febbraio fevereiro februari февраля",
+        "march märz mars marzo março maart марта",
+        "april avril abril aprile апреля",
+        "may mai mayo maggio maio mei мая",
+        "june juni juin junio giugno junho июня",
+        "july juli juillet julio luglio julho июля",
+        "august août agosto augustus августа",
+        "september septembre septiembre settembre setembro сентября",
+        "october oktober octobre octubre ottobre outubro октября",
+        "november novembre noviembre novembro ноября",
+        "december dezember décembre diciembre dicembre dezembro декабря",
+    ),
+    start=1,
+):
+    for _name in _names.split():
+        _MONTHS[_name] = _number
+
+_YMD = re.compile(r"(\d{4})\s*[年/.-]\s*(\d{1,2})\s*[月/.-]\s*(\d{1,2})")
+_YEAR = re.compile(r"\b(\d{4})\b")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp]\.?\s?[Mm]\.?)?")
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One complete entry of the file, as written."""
+
+    title: str
+    author: str
+    kind: EntryKind
+    text: str
+    start: int | None  # location range (Kindle locations), or None
+    end: int | None
+    page: int | None
+    added: datetime | None
+    line: int  # 1-based line of the entry's title, for messages
+
+
+def split_title(line: str) -> tuple[str, str]:
+    """`Title (Author)` -> (title, author); parentheses inside the title stay in it, and an
+    author with parentheses of their own (`(Smith (ed.))`) is taken whole."""
+    line = line.replace("\ufeff", "").strip()
+    if not line.endswith(")"):
+        return line, ""
+    depth = 0
+    for index in range(len(line) - 1, -1, -1):
+        char = line[index]
+        if char == ")":
+            depth += 1
+        elif char == "(":
+            depth -= 1
+            if depth == 0:
+                title = line[:index].strip()
+                if not title:
+                    return line, ""  # the whole line in parentheses: a title
+                return title, line[index + 1 : -1].strip()
+    return line, ""  # unbalanced
+
+
+def entry_kind(meta: str) -> EntryKind | None:
+    lowered = meta.casefold()
+    for kind, words in _KIND_WORDS:
+        if any(word in lowered for word in words):
+            return kind
+    return None
+
+
+def _range(match: re.Match[str] | None, group: int = 1) -> tuple[int | None, int | None]:
+    if match is None:
+        return None, None
+    for index in range(group, (match.lastindex or 0) + 1, 2):
+        if match.group(index) is not None:
+            start = int(match.group(index))
+            end_text = match.group(index + 1)
+            return start, _range_end(start, end_text)
+    return None, None
+
+
+def _range_end(start: int, end_text: str | None) -> int:
+    """Kindle abbreviates ends in old files: `Loc. 1234-56` means 1234-1256."""
+    if end_text is None:
+        return start
+    end = int(end_text)
+    if end < start and len(end_text) < len(str(start)):
+        prefix = str(start)[: len(str(start)) - len(end_text)]
+        end = int(prefix + end_text)
+    return max(end, start)
+
+
+def parse_added(text: str) -> datetime | None:
+    """The date of `Added on ...` in any of the languages above; None if it cannot be read.
+    Local time of the device, as written (the Kindle does not say its zone)."""
+    year = month = day = None
+    ymd = _YMD.search(text)
+    if ymd is not None:
+        year, month, day = (int(part) for part in ymd.groups())
+        rest = text[ymd.end() :]
+    else:
+        year_match = _YEAR.search(text)
+        if year_match is None:
+            return None
+        year = int(year_match.group(1))
+        for word in _WORD.findall(text.casefold()):
+            if word in _MONTHS:
+                month = _MONTHS[word]
+                break
+        days = [int(d) for d in re.findall(r"\b(\d{1,2})\b", text[: year_match.start()])]
+        if month is None or not days:
+            return None
+        day = days[-1]
+        rest = text[year_match.end() :]
+    clock = _CLOCK.search(rest)
+    hour = minute = second = 0
+    if clock is not None:
+        hour, minute = int(clock.group(1)), int(clock.group(2))
+        second = int(clock.group(3) or 0)
+        meridiem = (clock.group(4) or "").lower().replace(".", "").replace(" ", "")
+        afternoon = meridiem == "pm" or "下午" in rest or "午後" in rest
+        morning = meridiem == "am" or "上午" in rest or "午前" in rest
+        if afternoon and hour < 12:
+            hour += 12
+        elif morning and hour == 12:
+            hour = 0
+    try:
+        return datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+
+
+def _entry(lines: list[str], first_line: int) -> Entry | None:
+    """One chunk between separators; None if it is not an entry (no metadata line)."""
+    while lines and not lines[0].strip():
+        lines.pop(0)
+        first_line += 1
+    if len(lines) < 2 or not lines[1].lstrip("\ufeff").startswith("- "):
+        return None
+    meta = lines[1].lstrip("\ufeff")[2:]
+    kind = entry_kind(meta)
+    if kind is None:
+        return None
+    parts = [part.strip() for part in meta.split("|")]
+    where = " | ".join(parts[:-1]) if len(parts) > 1 else meta
+    start, end = _range(_LOCATION.search(where))
+    page, _page_end = _range(_PAGE.search(where))
+    title, author = split_title(lines[0])
+    text = "\n".join(line.rstrip() for line in lines[2:]).strip()
+    added = parse_added(parts[-1]) if len(parts) > 1 else None
+    return Entry(title, author, kind, text, start, end, page, added, first_line)
+
+
+def read_entries(text: str) -> tuple[list[Entry], int, list[str]]:
+    """Every complete entry; the number of chunks that were not entries; the lines after the
+    last separator (an entry cut off mid-write, when not empty)."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    entries: list[Entry] = []
+    not_entries = 0
+    chunk: list[str] = []
+    chunk_line = 1
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip() == SEPARATOR:
+            entry = _entry(chunk, chunk_line)
+            if entry is None:
+                not_entries += any(part.strip() for part in chunk)
+            else:
+                entries.append(entry)
+            chunk, chunk_line = [], number + 1
+        else:
+            chunk.append(line)
+    return entries, not_entries, chunk if any(line.strip() for line in chunk) else []
+
+
+def is_limit_placeholder(text: str) -> bool:
+    """`<You have reached the clipping limit for this item>` and its translations."""
+    stripped = text.strip()
+    return stripped.startswith("<") and stripped.endswith(">") and "\n" not in stripped
+
+
+@dataclass(slots=True)
+class _Kept:
+    key: str
+    text: str
+    start: int | None
+    end: int | None
+    page: int | None
+    added: datetime | None
+    note: str = ""
+
+
+def _overlaps(a: _Kept, entry: Entry) -> bool:
+    if a.start is not None and entry.start is not None:
+        assert a.end is not None and entry.end is not None
+        return a.start <= entry.end and entry.start <= a.end
+    if a.start is None and entry.start is None:
+        return a.page is not None and a.page == entry.page
+    return False
+
+
+def _contains_either(a: str, b: str) -> bool:
+    a, b = normalize_text(a), normalize_text(b)
+    return a in b or b in a
+
+
+def _key(entry: Entry, kept_keys: set[str]) -> str:
+    where = f"L{entry.start}" if entry.start is not None else f"P{entry.page}"
+    key = f"{where}:{normalize_text(entry.text)}"
+    serial = 1
+    unique = key
+    while unique in kept_keys:  # the same text at the same place again (Kindle repeats)
+        serial += 1
+        unique = f"{key}#{serial}"
+    return unique
+
+
+def _book_highlights(entries: list[Entry]) -> list[_Kept]:
+    kept: list[_Kept] = []
+    keys: set[str] = set()
+    for entry in entries:
+        if entry.kind == "highlight":
+            replaced = next(
+                (
+                    index
+                    for index in range(len(kept) - 1, -1, -1)
+                    if _overlaps(kept[index], entry)
+                    and _contains_either(kept[index].text, entry.text)
+                ),
+                None,
+            )
+            if replaced is not None:
+                old = kept.pop(replaced)
+                kept.append(
+                    _Kept(
+                        old.key, entry.text, entry.start, entry.end, entry.page, old.added, old.note
+                    )
+                )
+                continue
+            key = _key(entry, keys)
+            keys.add(key)
+            kept.append(_Kept(key, entry.text, entry.start, entry.end, entry.page, entry.added))
+        elif entry.kind == "note":
+            owner = _note_owner(kept, entry)
+            if owner is not None:
+                owner.note = entry.text
+            else:
+                key = "note:" + _key(entry, keys)
+                keys.add(key)
+                kept.append(_Kept(key, entry.text, entry.start, entry.end, entry.page, entry.added))
+    return kept
+
+
+def _note_owner(kept: list[_Kept], note: Entry) -> _Kept | None:
+    """The latest highlight whose range contains the note's location (or its page)."""
+    for candidate in reversed(kept):
+        if candidate.key.startswith("note:"):
+            continue
+        if note.start is not None and candidate.start is not None:
+            assert candidate.end is not None
+            if candidate.start <= note.start <= candidate.end:
+                return candidate
+        elif note.start is None and note.page is not None and candidate.page == note.page:
+            return candidate
+    return None
+
+
+def _local(kept: _Kept) -> LocalHighlight:
+    if kept.start is not None:
+        location, location_type = kept.start, "location"
+    elif kept.page is not None:
+        location, location_type = kept.page, "page"
+    else:
+        location, location_type = None, ""
+    return LocalHighlight(
+        key=kept.key,
+        text=kept.text,
+        note=kept.note,
+        location=location,
+        location_type=location_type,
+        highlighted_at=kept.added,
+    )
+
+
+def parse_clippings(text: str, *, where: str = "My Clippings.txt") -> ParseResult:
+    """Every book of a clippings file with its highlights, in the order the file gives them."""
+    if "\x00" in text:
+        raise LocalSourceError(f"{where}: binary data (NUL bytes), not a Kindle clippings file")
+    entries, not_entries, tail = read_entries(text)
+    # A cut-off first entry: its title line alone, or title and metadata.
+    cut_entry = sum(1 for line in tail if line.strip()) <= 1 or _entry(list(tail), 1) is not None
+    if not entries and (not_entries or (tail and not cut_entry)):
+        raise LocalSourceError(
+            f"{where}: not a Kindle clippings file (no entry has a "
+            f"'- Your Highlight ...' line before a '{SEPARATOR}' line)"
+        )
+    by_book: dict[tuple[str, str], list[Entry]] = {}
+    skipped = not_entries
+    for entry in entries:
+        if entry.kind == "bookmark" or not entry.text or is_limit_placeholder(entry.text):
+            skipped += 1
+            continue
+        by_book.setdefault((entry.title, entry.author), []).append(entry)
+    books = tuple(
+        LocalBook(
+            title=title,
+            author=author,
+            highlights=tuple(_local(k) for k in _book_highlights(book_entries)),
+        )
+        for (title, author), book_entries in by_book.items()
+    )
+    return ParseResult(
+        books=books, entries=len(entries), skipped=skipped, incomplete_tail=bool(tail)
+    )
