@@ -31,6 +31,7 @@ from syncd.log import configure_logging, get_logger, redact_text
 from syncd.progress import ProgressLine
 from syncd.runs import record_error, record_pass, summary_line
 from syncd.runtime import build_targets, make_client, section_clock
+from syncd.sources.local_pass import EXIT_BAD_SOURCE, LocalSources, status_lines, stored_reports
 from syncd.sync.engine import PassSummary, run_pass
 from syncd.sync.state import (
     PAGE_DELETED_BY_USER,
@@ -186,9 +187,17 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(path, environ=os.environ, check_vaults=False)
 
 
+def _token(cfg: Config) -> str:
+    """The Readwise token; none is needed when no target uses Readwise (device files only)."""
+    if not cfg.uses_readwise:
+        return ""
+    return resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
+
+
 def cmd_once(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
+    token = _token(cfg)
+    local = LocalSources.from_config(cfg)
     summary = run_once(
         cfg,
         token,
@@ -197,10 +206,11 @@ def cmd_once(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         force=args.force,
         resync=frozenset(args.resync),
+        local=local,
     )
     if args.dry_run:
         _print_plan(summary)
-    return failure_exit_code(summary)
+    return failure_exit_code(summary) or (EXIT_BAD_SOURCE if local.failed else EXIT_OK)
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -222,22 +232,24 @@ def run_once(
     quiet: bool = False,
     force: bool = False,
     resync: frozenset[int] = frozenset(),
+    local: LocalSources | None = None,
 ) -> PassSummary:
     """One pass over every enabled target of a loaded config (used by --once and the demo)."""
     log = get_logger("syncd.cli")
+    local = local if local is not None else LocalSources.from_config(cfg)
     with StateLock(cfg.state.dir), contextlib.closing(StateStore.open(cfg.state.dir)) as store:
         # closing(): a pass that fails (any exception) must not leave the database open.
         progress = ProgressLine()
         started_at = datetime.now(UTC).isoformat()
         try:
             with httpx.Client(timeout=cfg.readwise.timeout) as http:
-                client = make_client(http, cfg, token)
+                client, base_url = local.export_source(cfg, lambda: make_client(http, cfg, token))
                 targets = build_targets(cfg)
                 summary = run_pass(
                     store,
                     client,
                     targets,
-                    base_url=cfg.readwise.base_url,
+                    base_url=base_url,
                     overlap=timedelta(seconds=cfg.readwise.overlap_seconds),
                     now=section_clock(),
                     dry_run=dry_run,
@@ -246,6 +258,7 @@ def run_once(
                     pull_progress=progress.pulled,
                     force=force,
                     resync=resync,
+                    fold_local=local.fold,
                 )
         except SyncdError as exc:
             if not dry_run:
@@ -302,7 +315,7 @@ def _record_failure(store: StateStore, cfg: Config, started_at: str, exc: SyncdE
 
 def cmd_rebuild_state(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
+    token = _token(cfg)
     from syncd.rebuild import rebuild_state
 
     summary = rebuild_state(
@@ -317,7 +330,7 @@ def cmd_rebuild_state(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     cfg = _load(args)
     print(f"config: {cfg.path} ok ({len(cfg.targets)} targets)")
-    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
+    token = _token(cfg)
     from syncd.sync.engine import check_vault_root
 
     store = StateStore.open(cfg.state.dir, verify=True)
@@ -328,6 +341,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"state: {cfg.state.dir} ok")
+    if not cfg.uses_readwise:
+        return EXIT_OK
     with httpx.Client(timeout=cfg.readwise.timeout) as http:
         make_client(http, cfg, token).check_token()
     print(f"token: accepted by {cfg.readwise.base_url}")
@@ -339,6 +354,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = StateStore.open(cfg.state.dir)
     report: list[dict[str, Any]] = []
     try:
+        sources = stored_reports(store, [source.name for source in cfg.sources])
         for target in cfg.targets:
             pages = store.pages(target.name)
             last = store.last_run(target.name)
@@ -375,8 +391,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        print(json.dumps({"targets": report}, indent=2, ensure_ascii=False))
+        print(json.dumps({"targets": report, "sources": sources}, indent=2, ensure_ascii=False))
         return EXIT_OK
+    for line in status_lines(sources):
+        print(line)
     for item in report:
         last_run = item["last_run"]
         print(

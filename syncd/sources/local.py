@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from syncd.errors import SyncdError
-from syncd.model import Book, Highlight
+from syncd.model import LOCAL_ID_BASE, Book, Highlight, is_local_id
 
-LOCAL_ID_BASE = 1 << 60
+__all__ = ["LOCAL_ID_BASE", "is_local_id"]  # defined in syncd.model, which state.py reads
 _HASH_MASK = (1 << 59) - 1
 # Marks a highlight's origin in Highlight.external_id: "syncd-local:<source name>:<kind>".
 # Readwise never sends an external_id with this prefix.
@@ -50,24 +50,21 @@ def local_id(*parts: str) -> int:
     return LOCAL_ID_BASE + (int.from_bytes(digest, "big") & _HASH_MASK)
 
 
-def is_local_id(item_id: int) -> bool:
-    return item_id >= LOCAL_ID_BASE
-
-
 def normalize_text(text: str) -> str:
     """Text as compared across sources: NFC, whitespace runs as one space, trimmed."""
     return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
 
 
+def _words(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", text).casefold().replace("&", " and ")
+    return "".join(c if c.isalnum() else " " for c in text).split()
+
+
 def match_key(title: str, author: str) -> str:
-    """How a book is matched across sources: case-folded title and author, whitespace and
-    punctuation ignored (`The Rise & Fall` = `the rise and fall`)."""
-
-    def fold(text: str) -> str:
-        text = unicodedata.normalize("NFKC", text).casefold().replace("&", " and ")
-        return " ".join("".join(c if c.isalnum() else " " for c in text).split())
-
-    return fold(title) + "\x1f" + fold(author)
+    """How a book is matched across sources: case-folded title, whitespace and punctuation
+    ignored (`The Rise & Fall` = `the rise and fall`), and the author's words in any order
+    (Kindle's `Herbert, Frank` = Readwise's `Frank Herbert`)."""
+    return " ".join(_words(title)) + "\x1f" + " ".join(sorted(_words(author)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +106,12 @@ def origin_of(highlight: Highlight) -> str:
     if is_local_id(highlight.id) and highlight.external_id.startswith(ORIGIN_PREFIX):
         return highlight.external_id[len(ORIGIN_PREFIX) :]
     return READWISE_ORIGIN
+
+
+def for_sources(book: Book, sources: frozenset[str]) -> Book:
+    """The book as a target that gets only `sources` sees it ("readwise" and source names)."""
+    kept = tuple(h for h in book.highlights if origin_of(h) in sources)
+    return book if len(kept) == len(book.highlights) else book.with_highlights(kept)
 
 
 def book_id_for(title: str, author: str) -> int:

@@ -24,6 +24,7 @@ from syncd.adapters._fs import disambiguators, fold_name, unique_name
 from syncd.adapters.base import Adapter, RenderedPage, Section
 from syncd.model import Book
 from syncd.notes.blockids import stable_block_id
+from syncd.sources.local import for_sources
 from syncd.sync.merge import (
     BlockRecord,
     Conflict,
@@ -58,6 +59,7 @@ class TargetPolicy:
     on_upstream_delete: Literal["remove", "keep"] = "remove"
     layout: Literal["append", "rewrite"] = "append"
     resync_deleted: bool = False
+    sources: frozenset[str] | None = None  # "readwise" and device source names; None: all
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,8 @@ class PlanContext:
 
 def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -> Planned:
     policy = ctx.policy
+    if policy.sources is not None:
+        book = for_sources(book, policy.sources)  # only the highlights this target gets
     live = book.live_highlights()
     restoring: PageRow | None = None
     if page is not None and book.id in ctx.resync and page.status == PAGE_DELETED_BY_USER:

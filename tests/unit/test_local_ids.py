@@ -51,3 +51,7 @@ def test_naive_device_times_become_utc() -> None:
     local = LocalBook("Dune", "", (LocalHighlight("k", "t", highlighted_at=stamp),))
     [highlight] = to_book(local, kind="koreader", source_name="kobo").highlights
     assert highlight.highlighted_at == stamp.astimezone(UTC)
+
+
+def test_author_word_order_does_not_matter() -> None:
+    assert match_key("Dune", "Herbert, Frank") == match_key("Dune", "Frank Herbert")

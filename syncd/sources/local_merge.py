@@ -1,0 +1,141 @@
+"""Fold one device source's books into the state store's library cache, beside Readwise's.
+
+The cache is what every target renders from, so a device highlight goes through the same merge
+table as a Readwise one: a changed text or note is an upstream edit, a highlight gone from a
+complete file (a KOReader sidecar) an upstream delete (`is_deleted`, as the export says it).
+
+One page per book: a device book whose title and author match a cached Readwise book (see
+`local.match_key`; the Readwise title or its tidied `readable_title`) is folded into that book,
+and a device highlight whose text (whitespace normalised) Readwise or another source already
+has for it is left out. Otherwise the book is a device-only book with a local id.
+Each highlight remembers its source (`local.origin`), so a source only ever changes or deletes
+its own highlights, and a target can leave a source out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from syncd.model import Book, Highlight, is_local_id
+from syncd.sources.local import (
+    BOOK_SOURCE,
+    LocalBook,
+    LocalKind,
+    book_id_for,
+    match_key,
+    normalize_text,
+    origin_of,
+    to_highlight,
+)
+from syncd.sync.state import StateStore
+
+
+@dataclass(frozen=True, slots=True)
+class FoldResult:
+    books: int
+    highlights: int
+    books_changed: int
+
+
+def readwise_index(store: StateStore) -> dict[str, int]:
+    """match key -> cached Readwise book id (by title, and by readable title)."""
+    index: dict[str, int] = {}
+    for book_id, title, readable_title, author in store.book_identities():
+        if is_local_id(book_id):
+            continue
+        for name in (title, readable_title):
+            if name:
+                index.setdefault(match_key(name, author), book_id)
+    return index
+
+
+def _fold_highlights(
+    cached: Sequence[Highlight],
+    incoming: Iterable[Highlight],
+    *,
+    source_name: str,
+    complete: bool,
+) -> list[Highlight]:
+    """What to upsert for this source: its highlights (less those another origin already has)
+    and, when the file is the whole truth, its earlier highlights now gone, marked deleted."""
+    others = {normalize_text(h.text) for h in cached if h.is_live and origin_of(h) != source_name}
+    mine_before = {h.id: h for h in cached if origin_of(h) == source_name}
+    upsert: list[Highlight] = []
+    seen: set[int] = set()
+    for highlight in incoming:
+        if normalize_text(highlight.text) in others:
+            continue  # the same passage from Readwise or another device: shown once
+        seen.add(highlight.id)
+        before = mine_before.get(highlight.id)
+        if before is not None:
+            # Fields a device does not know (tags, a favourite, Readwise's own) stay as cached.
+            highlight = _with_device_fields(before, highlight)
+        upsert.append(highlight)
+    for highlight_id, before in mine_before.items():
+        if highlight_id in seen or before.is_deleted:
+            continue
+        duplicate = normalize_text(before.text) in others
+        if complete or duplicate:
+            upsert.append(replace(before, is_deleted=True))
+    return upsert
+
+
+def _with_device_fields(before: Highlight, read: Highlight) -> Highlight:
+    return replace(
+        before,
+        text=read.text,
+        note=read.note,
+        location=read.location,
+        location_type=read.location_type,
+        color=read.color,
+        highlighted_at=read.highlighted_at,
+        is_deleted=False,
+    )
+
+
+def fold_source(
+    store: StateStore,
+    books: Sequence[LocalBook],
+    *,
+    source_name: str,
+    kind: LocalKind,
+    rev: int,
+    index: dict[str, int],
+) -> FoldResult:
+    """Merge one source's books into the cache (the caller owns the transaction)."""
+    changed = highlights = 0
+    # Two files of one book (an EPUB and a PDF of it, say) are one book: fold them together.
+    grouped: dict[int, tuple[LocalBook, list[Highlight], bool]] = {}
+    for local in books:
+        own_id = book_id_for(local.title, local.author)
+        target_id = index.get(match_key(local.title, local.author), own_id)
+        first, incoming, complete = grouped.get(target_id, (local, [], True))
+        incoming.extend(
+            replace(to_highlight(h, book_id=own_id, source_name=source_name), book_id=target_id)
+            for h in local.highlights
+        )
+        grouped[target_id] = (first, incoming, complete and local.complete)
+    for target_id, (local, incoming, complete) in grouped.items():
+        cached = store.load_book(target_id)
+        highlights += len(incoming)
+        upsert = _fold_highlights(
+            cached.highlights if cached is not None else (),
+            incoming,
+            source_name=source_name,
+            complete=complete,
+        )
+        if cached is None:
+            book = Book(
+                id=target_id,
+                title=local.title,
+                author=local.author,
+                category="books",
+                source=BOOK_SOURCE[kind],
+                highlights=tuple(upsert),
+            )
+        else:
+            book = cached.with_highlights(upsert)
+        if store.merge_book(book, rev=rev, full=False):
+            changed += 1
+    return FoldResult(books=len(grouped), highlights=highlights, books_changed=changed)
