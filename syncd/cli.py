@@ -31,7 +31,13 @@ from syncd.log import configure_logging, get_logger, redact_text
 from syncd.progress import ProgressLine
 from syncd.runs import record_error, record_pass, summary_line
 from syncd.runtime import build_targets, make_client, section_clock
-from syncd.sources.local_pass import EXIT_BAD_SOURCE, LocalSources, status_lines, stored_reports
+from syncd.sources.local_pass import (
+    EXIT_BAD_SOURCE,
+    LocalSources,
+    readwise_client,
+    status_lines,
+    stored_reports,
+)
 from syncd.sync.engine import PassSummary, run_pass
 from syncd.sync.state import (
     PAGE_DELETED_BY_USER,
@@ -243,7 +249,7 @@ def run_once(
         started_at = datetime.now(UTC).isoformat()
         try:
             with httpx.Client(timeout=cfg.readwise.timeout) as http:
-                client, base_url = local.export_source(cfg, lambda: make_client(http, cfg, token))
+                client, base_url = readwise_client(cfg, lambda: make_client(http, cfg, token))
                 targets = build_targets(cfg)
                 summary = run_pass(
                     store,

@@ -41,7 +41,8 @@ from syncd.log import get_logger, redact_text
 from syncd.model import format_timestamp, parse_timestamp
 from syncd.runs import record_error, record_pass
 from syncd.runtime import build_targets, make_client, section_clock
-from syncd.sources.readwise import ReadwiseClient
+from syncd.sources.local_pass import LocalSources, readwise_client
+from syncd.sources.source_watch import SourceChanged, SourceWatcher
 from syncd.sync.engine import PassStopped, PassSummary, TargetRuntime, run_pass
 from syncd.sync.pull import ExportPageLike, ExportSource
 from syncd.sync.state import PAGE_LIVE, PageRow, StateStore, text_hash
@@ -60,14 +61,14 @@ class _Signal:
     signum: int
 
 
-_Item = WatchEvent | _Signal
+_Item = WatchEvent | _Signal | SourceChanged
 
 
 def run_daemon(config_path: Path, *, full_first: bool = False) -> int:
     """Run until SIGTERM/SIGINT; 0 on a clean stop. Start-up errors raise (cli maps exit codes)."""
     environ = dict(os.environ)
     cfg = load_config(config_path, environ=environ, check_vaults=False)
-    token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
+    token = _token(cfg, environ)
     notifier = Notifier.from_environ(environ)
     try:
         with StateLock(cfg.state.dir):
@@ -110,6 +111,13 @@ def observe_file(path: Path) -> Observed | None:
     return Observed(content_hash, stat.st_mtime_ns, stat.st_size)
 
 
+def _token(cfg: Config, environ: Mapping[str, str]) -> str:
+    """No token when no target uses Readwise (device files only)."""
+    if not cfg.uses_readwise:
+        return ""
+    return resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
+
+
 def jittered(seconds: float, rng: random.Random) -> float:
     return seconds * rng.uniform(1 - JITTER, 1 + JITTER)
 
@@ -138,7 +146,11 @@ class Daemon:
         self._watcher = VaultWatcher(self._queue.put)
         self._rng = random.Random()
         self._http = httpx.Client(timeout=cfg.readwise.timeout)
-        self._client: ReadwiseClient = make_client(self._http, cfg, token)
+        self._client, self._base_url = readwise_client(
+            cfg, lambda: make_client(self._http, cfg, token)
+        )
+        self._local = LocalSources.from_config(cfg)  # device files: watched, read each pass
+        self._source_watcher = SourceWatcher(self._queue.put)
         self._targets: list[TargetRuntime] = self._runtimes(cfg)
         self._stop_requested = False
         self._in_network = False
@@ -186,6 +198,7 @@ class Daemon:
         }
         try:
             self._watcher.start()
+            self._source_watcher.start(self._local.sources)
             for runtime in self._targets:
                 self._watcher.watch(runtime.policy.name, runtime.policy.vault)
             for runtime in self._targets:
@@ -209,6 +222,7 @@ class Daemon:
         finally:
             self._notifier.stopping("stopping")
             self._watcher.stop()
+            self._source_watcher.stop()
             self._http.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -264,6 +278,8 @@ class Daemon:
             if isinstance(item, _Signal):
                 if item.signum == signal.SIGHUP:
                     self._reload()
+            elif isinstance(item, SourceChanged):
+                self._next_pull = min(self._next_pull, time.monotonic())  # a device saved
             elif isinstance(item, VaultRearmed):
                 runtime = self._runtime(item.target)
                 if runtime is not None:
@@ -300,13 +316,14 @@ class Daemon:
                 self._store,
                 source,
                 self._targets,
-                base_url=self._cfg.readwise.base_url,
+                base_url=self._base_url,
                 overlap=timedelta(seconds=self._cfg.readwise.overlap_seconds),
                 now=section_clock(),
                 full=full,
                 progress=lambda _target, _done, _total: self._ping_watchdog(),
                 pull_progress=lambda _books, _highlights: self._ping_watchdog(),
                 should_stop=lambda: self._stop_requested,
+                fold_local=self._local.fold,
             )
         except PassStopped as exc:
             log.info("pass.stopped", reason=str(exc))
@@ -372,7 +389,7 @@ class Daemon:
                         f"{cfg.state.dir}; restart syncd to use another state dir"
                     ]
                 )
-            token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
+            token = _token(cfg, environ)
         except ConfigError as exc:
             problems = [redact_text(p) for p in exc.problems]
             log.error("config.reload_failed", problems=problems, kept=str(path))
@@ -382,7 +399,11 @@ class Daemon:
         self._http.close()
         self._cfg = cfg
         self._http = httpx.Client(timeout=cfg.readwise.timeout)
-        self._client = make_client(self._http, cfg, token)
+        self._client, self._base_url = readwise_client(
+            cfg, lambda: make_client(self._http, cfg, token)
+        )
+        self._local = LocalSources.from_config(cfg)
+        self._source_watcher.start(self._local.sources)
         self._targets = self._runtimes(cfg)
         for name in old.keys() - {r.policy.name for r in self._targets}:
             self._watcher.unwatch(name)

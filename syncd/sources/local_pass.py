@@ -48,6 +48,16 @@ NO_READWISE_BASE_URL = "syncd:no-readwise"
 EXIT_BAD_SOURCE = 9
 
 
+def readwise_client(
+    cfg: Config, make_client: Callable[[], ExportSource]
+) -> tuple[ExportSource, str]:
+    """(source, base_url) for run_pass: the Readwise client, or nothing to pull when no target
+    uses Readwise (then there is no token to make a client with)."""
+    if cfg.uses_readwise:
+        return make_client(), cfg.readwise.base_url
+    return NoReadwise(), NO_READWISE_BASE_URL
+
+
 class NoReadwise:
     """The export source of a config whose targets use only device files: nothing to pull."""
 
@@ -101,15 +111,6 @@ class LocalSources:
             if target.enabled:
                 used |= target.sources if target.sources is not None else every
         return cls([s for s in cfg.sources if s.name in used and s.name != READWISE_SOURCE])
-
-    def export_source(
-        self, cfg: Config, make_client: Callable[[], ExportSource]
-    ) -> tuple[ExportSource, str]:
-        """(source, base_url) for run_pass: the Readwise client, or nothing to pull when no
-        target uses Readwise (then there is no token to make a client with)."""
-        if cfg.uses_readwise:
-            return make_client(), cfg.readwise.base_url
-        return NoReadwise(), NO_READWISE_BASE_URL
 
     @property
     def failed(self) -> bool:
