@@ -78,10 +78,15 @@ def test_second_instance_exits_6_naming_the_pid(setup: Setup) -> None:
 def test_demo_twice_is_idempotent(tmp_path: Path) -> None:
     first = _syncd("demo", "--vault", str(tmp_path / "demo"))
     assert first.returncode == 0, first.stderr
-    assert "8 created" in first.stdout
+    assert "9 created" in first.stdout  # 8 Readwise books, 1 from the Kindle file only
     notes = sorted((tmp_path / "demo" / "obsidian-vault").rglob("*.md"))
     pages = sorted((tmp_path / "demo" / "logseq-graph" / "pages").glob("*.md"))
-    assert len(notes) == 8 and len(pages) == 8
+    assert len(notes) == 9 and len(pages) == 9
+    books = tmp_path / "demo" / "obsidian-vault" / "Readwise" / "Books"
+    assert "Care about your craft." in (books / "The Pragmatic Programmer.md").read_text("utf-8")
+    meditations = (books / "Meditations.md").read_text(encoding="utf-8")
+    assert "dyed with the color of its thoughts" in meditations  # the Kindle's, on one page
+    assert meditations.count("Waste no more time arguing") == 1  # in both: shown once
     before = {p: p.read_bytes() for p in notes + pages}
     edited = notes[0]
     edited.write_text(edited.read_text(encoding="utf-8") + "\nmy own line\n", encoding="utf-8")
