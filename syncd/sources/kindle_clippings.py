@@ -29,6 +29,7 @@ Not a clippings file (no entry with a metadata line at all) raises LocalSourceEr
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,6 +94,11 @@ _PAGE = re.compile(
     re.IGNORECASE,
 )
 
+# "Your Highlight on page 12 | Location 170-171", "... on Location 170", "... on page 3"
+_ENGLISH_WHERE = re.compile(
+    r"Your \w+ on (?:page (\d+)(?:-\d+)?(?: \| |$))?(?:Location (\d+)(?:-(\d+))?)?$"
+)
+
 _MONTHS: dict[str, int] = {}
 for _number, _names in enumerate(
     (
@@ -131,10 +137,11 @@ class Entry:
     start: int | None  # location range (Kindle locations), or None
     end: int | None
     page: int | None
-    added: datetime | None
+    added: str  # the date part of the metadata line, as written (see parse_added)
     line: int  # 1-based line of the entry's title, for messages
 
 
+@functools.lru_cache(maxsize=4096)  # one line per book, repeated for each of its entries
 def split_title(line: str) -> tuple[str, str]:
     """`Title (Author)` -> (title, author); parentheses inside the title stay in it, and an
     author with parentheses of their own (`(Smith (ed.))`) is taken whole."""
@@ -156,7 +163,23 @@ def split_title(line: str) -> tuple[str, str]:
     return line, ""  # unbalanced
 
 
+_KIND_CACHE: dict[str, EntryKind | None] = {}
+_KIND_PREFIX = re.compile(r"[^\d|#]*")
+
+
 def entry_kind(meta: str) -> EntryKind | None:
+    """Highlight, note or bookmark, by the words of the metadata line (any language)."""
+    prefix = _KIND_PREFIX.match(meta)
+    head = prefix.group() if prefix is not None else meta
+    if head in _KIND_CACHE:  # a file repeats a handful of phrasings thousands of times
+        return _KIND_CACHE[head]
+    kind = _entry_kind(meta)
+    if len(_KIND_CACHE) < 1000 and _entry_kind(head) == kind:
+        _KIND_CACHE[head] = kind
+    return kind
+
+
+def _entry_kind(meta: str) -> EntryKind | None:
     lowered = meta.casefold()
     for kind, words in _KIND_WORDS:
         if any(word in lowered for word in words):
@@ -186,9 +209,30 @@ def _range_end(start: int, end_text: str | None) -> int:
     return max(end, start)
 
 
+_ENGLISH_DATE = re.compile(
+    r"(?:Added on )?\w+, (\w+) (\d{1,2}), (\d{4}),? (\d{1,2}):(\d{2})(?::(\d{2}))? ?([AP]M)$"
+)
+_ENGLISH_MONTHS = {name: n for name, n in _MONTHS.items() if name.isascii() and name.isalpha()}
+
+
 def parse_added(text: str) -> datetime | None:
     """The date of `Added on ...` in any of the languages above; None if it cannot be read.
     Local time of the device, as written (the Kindle does not say its zone)."""
+    english = _ENGLISH_DATE.match(text)  # most files: one regex instead of the general path
+    if english is not None and english.group(1).lower() in _ENGLISH_MONTHS:
+        month_name, day_text, year_text, hour_text, minute, second, meridiem = english.groups()
+        hour = int(hour_text) % 12 + (12 if meridiem == "PM" else 0)
+        try:
+            return datetime(
+                int(year_text),
+                _ENGLISH_MONTHS[month_name.lower()],
+                int(day_text),
+                hour,
+                int(minute),
+                int(second or 0),
+            )
+        except ValueError:
+            return None
     year = month = day = None
     ymd = _YMD.search(text)
     if ymd is not None:
@@ -239,11 +283,17 @@ def _entry(lines: list[str], first_line: int) -> Entry | None:
         return None
     parts = [part.strip() for part in meta.split("|")]
     where = " | ".join(parts[:-1]) if len(parts) > 1 else meta
-    start, end = _range(_LOCATION.search(where))
-    page, _page_end = _range(_PAGE.search(where))
+    english = _ENGLISH_WHERE.match(where)  # most files: one anchored regex
+    if english is not None:
+        page = int(english.group(1)) if english.group(1) else None
+        start = int(english.group(2)) if english.group(2) else None
+        end = _range_end(start, english.group(3)) if start is not None else None
+    else:
+        start, end = _range(_LOCATION.search(where))
+        page, _page_end = _range(_PAGE.search(where))
     title, author = split_title(lines[0])
     text = "\n".join(line.rstrip() for line in lines[2:]).strip()
-    added = parse_added(parts[-1]) if len(parts) > 1 else None
+    added = parts[-1] if len(parts) > 1 else ""
     return Entry(title, author, kind, text, start, end, page, added, first_line)
 
 
@@ -278,86 +328,129 @@ def is_limit_placeholder(text: str) -> bool:
 class _Kept:
     key: str
     text: str
+    norm: str  # the text as compared (normalize_text)
     start: int | None
     end: int | None
     page: int | None
-    added: datetime | None
+    added: str  # the raw date text, parsed only for what is kept
+    seq: int  # higher is later in the file
     note: str = ""
+    is_note: bool = False  # a note with no highlight, kept as its own highlight
 
 
-def _overlaps(a: _Kept, entry: Entry) -> bool:
-    if a.start is not None and entry.start is not None:
-        assert a.end is not None and entry.end is not None
-        return a.start <= entry.end and entry.start <= a.end
-    if a.start is None and entry.start is None:
-        return a.page is not None and a.page == entry.page
-    return False
+# A highlight spanning more locations than this is indexed by its two ends only (it is then
+# found again only by an entry overlapping one of them): keeps a hostile file cheap.
+_INDEX_SPAN = 256
 
 
-def _contains_either(a: str, b: str) -> bool:
-    a, b = normalize_text(a), normalize_text(b)
-    return a in b or b in a
+def _places(start: int | None, end: int | None, page: int | None) -> list[object]:
+    if start is not None:
+        assert end is not None
+        return list(range(start, end + 1)) if end - start <= _INDEX_SPAN else [start, end]
+    return [("page", page)] if page is not None else []
 
 
-def _key(entry: Entry, kept_keys: set[str]) -> str:
-    where = f"L{entry.start}" if entry.start is not None else f"P{entry.page}"
-    key = f"{where}:{normalize_text(entry.text)}"
-    serial = 1
-    unique = key
-    while unique in kept_keys:  # the same text at the same place again (Kindle repeats)
-        serial += 1
-        unique = f"{key}#{serial}"
-    return unique
+class _BookHighlights:
+    """One book's highlights in file order, with an index by location so each entry looks only
+    at the highlights near it (a 20,000-entry file would otherwise be quadratic per book)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, _Kept] = {}  # by key; the order is the file's
+        self.at: dict[object, list[_Kept]] = {}  # location or ("page", n) -> highlights there
+        self.seq = 0
+
+    def _add(self, kept: _Kept) -> None:
+        self.kept.pop(kept.key, None)
+        self.kept[kept.key] = kept
+        for place in _places(kept.start, kept.end, kept.page):
+            self.at.setdefault(place, []).append(kept)
+
+    def _near(self, entry: Entry) -> list[_Kept]:
+        """Kept highlights (current versions) sharing a place with `entry`, latest first."""
+        found: dict[int, _Kept] = {}
+        for place in _places(entry.start, entry.end, entry.page):
+            for kept in self.at.get(place, ()):
+                if self.kept.get(kept.key) is kept:
+                    found[kept.seq] = kept
+        return [found[seq] for seq in sorted(found, reverse=True)]
+
+    def highlight(self, entry: Entry) -> None:
+        self.seq += 1
+        norm = normalize_text(entry.text)
+        for old in self._near(entry):
+            if not old.is_note and (old.norm in norm or norm in old.norm):
+                # Extended or shortened: the new text, the old key (and note and date).
+                self._add(
+                    _Kept(
+                        old.key,
+                        entry.text,
+                        norm,
+                        entry.start,
+                        entry.end,
+                        entry.page,
+                        old.added,
+                        self.seq,
+                        old.note,
+                    )
+                )
+                return
+        key = self._key(entry, norm)
+        self._add(
+            _Kept(key, entry.text, norm, entry.start, entry.end, entry.page, entry.added, self.seq)
+        )
+
+    def note(self, entry: Entry) -> None:
+        """On the latest highlight whose range holds the note's location (or its page)."""
+        self.seq += 1
+        probe = Entry(
+            entry.title,
+            entry.author,
+            "note",
+            "",
+            entry.start,
+            entry.start,
+            entry.page,
+            "",
+            entry.line,
+        )
+        for owner in self._near(probe):
+            if not owner.is_note:
+                owner.note = entry.text
+                return
+        norm = normalize_text(entry.text)
+        key = "note:" + self._key(entry, norm)
+        self._add(
+            _Kept(
+                key,
+                entry.text,
+                norm,
+                entry.start,
+                entry.end,
+                entry.page,
+                entry.added,
+                self.seq,
+                is_note=True,
+            )
+        )
+
+    def _key(self, entry: Entry, norm: str) -> str:
+        where = f"L{entry.start}" if entry.start is not None else f"P{entry.page}"
+        key = f"{where}:{norm}"
+        serial, unique = 1, key
+        while unique in self.kept:  # the same text at the same place again (Kindle repeats)
+            serial += 1
+            unique = f"{key}#{serial}"
+        return unique
 
 
 def _book_highlights(entries: list[Entry]) -> list[_Kept]:
-    kept: list[_Kept] = []
-    keys: set[str] = set()
+    book = _BookHighlights()
     for entry in entries:
         if entry.kind == "highlight":
-            replaced = next(
-                (
-                    index
-                    for index in range(len(kept) - 1, -1, -1)
-                    if _overlaps(kept[index], entry)
-                    and _contains_either(kept[index].text, entry.text)
-                ),
-                None,
-            )
-            if replaced is not None:
-                old = kept.pop(replaced)
-                kept.append(
-                    _Kept(
-                        old.key, entry.text, entry.start, entry.end, entry.page, old.added, old.note
-                    )
-                )
-                continue
-            key = _key(entry, keys)
-            keys.add(key)
-            kept.append(_Kept(key, entry.text, entry.start, entry.end, entry.page, entry.added))
+            book.highlight(entry)
         elif entry.kind == "note":
-            owner = _note_owner(kept, entry)
-            if owner is not None:
-                owner.note = entry.text
-            else:
-                key = "note:" + _key(entry, keys)
-                keys.add(key)
-                kept.append(_Kept(key, entry.text, entry.start, entry.end, entry.page, entry.added))
-    return kept
-
-
-def _note_owner(kept: list[_Kept], note: Entry) -> _Kept | None:
-    """The latest highlight whose range contains the note's location (or its page)."""
-    for candidate in reversed(kept):
-        if candidate.key.startswith("note:"):
-            continue
-        if note.start is not None and candidate.start is not None:
-            assert candidate.end is not None
-            if candidate.start <= note.start <= candidate.end:
-                return candidate
-        elif note.start is None and note.page is not None and candidate.page == note.page:
-            return candidate
-    return None
+            book.note(entry)
+    return list(book.kept.values())
 
 
 def _local(kept: _Kept) -> LocalHighlight:
@@ -373,7 +466,7 @@ def _local(kept: _Kept) -> LocalHighlight:
         note=kept.note,
         location=location,
         location_type=location_type,
-        highlighted_at=kept.added,
+        highlighted_at=parse_added(kept.added) if kept.added else None,
     )
 
 

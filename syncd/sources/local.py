@@ -14,7 +14,6 @@ never meet a Readwise id. Two local items collide only if 59-bit hashes do (abou
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,8 +33,6 @@ LocalKind = Literal["kindle_clippings", "koreader"]
 # Book.source as Readwise names the import it came from.
 BOOK_SOURCE: dict[str, str] = {"kindle_clippings": "kindle", "koreader": "koreader"}
 
-_SPACES = re.compile(r"\s+")
-
 
 class LocalSourceError(SyncdError):
     """A device file that cannot be read as its kind says (not a clippings file, code in a Lua
@@ -52,7 +49,7 @@ def local_id(*parts: str) -> int:
 
 def normalize_text(text: str) -> str:
     """Text as compared across sources: NFC, whitespace runs as one space, trimmed."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def _words(text: str) -> list[str]:

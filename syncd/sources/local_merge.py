@@ -14,8 +14,10 @@ its own highlights, and a target can leave a source out.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from syncd.model import Book, Highlight, is_local_id
 from syncd.sources.local import (
@@ -38,16 +40,38 @@ class FoldResult:
     books_changed: int
 
 
-def readwise_index(store: StateStore) -> dict[str, int]:
-    """match key -> cached Readwise book id (by title, and by readable title)."""
-    index: dict[str, int] = {}
-    for book_id, title, readable_title, author in store.book_identities():
+@dataclass(slots=True)
+class CacheIndex:
+    """What a fold needs to know of the cache without decoding any book."""
+
+    readwise: dict[str, int]  # match key -> cached Readwise book id (title or readable title)
+    revs: dict[int, int]  # book id -> rev
+
+
+def cache_index(store: StateStore) -> CacheIndex:
+    readwise: dict[str, int] = {}
+    revs: dict[int, int] = {}
+    for book_id, title, readable_title, author, rev in store.book_identities():
+        revs[book_id] = rev
         if is_local_id(book_id):
             continue
         for name in (title, readable_title):
             if name:
-                index.setdefault(match_key(name, author), book_id)
-    return index
+                readwise.setdefault(match_key(name, author), book_id)
+    return CacheIndex(readwise, revs)
+
+
+def fingerprint(highlights: Sequence[Highlight], complete: bool) -> str:
+    """What a source said about a book, in a few bytes: equal means nothing to fold."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(complete).encode())
+    for h in highlights:
+        digest.update(
+            repr(
+                (h.id, h.text, h.note, h.location, h.location_type, h.color, h.highlighted_at)
+            ).encode()
+        )
+    return digest.hexdigest()
 
 
 def _fold_highlights(
@@ -101,15 +125,20 @@ def fold_source(
     source_name: str,
     kind: LocalKind,
     rev: int,
-    index: dict[str, int],
+    index: CacheIndex,
+    folded: dict[str, list[Any]],
 ) -> FoldResult:
-    """Merge one source's books into the cache (the caller owns the transaction)."""
+    """Merge one source's books into the cache (the caller owns the transaction).
+
+    `folded` (book id -> [fingerprint, rev]) is what this source folded before: a book whose
+    fingerprint and cached rev are both as recorded is skipped without decoding it (a re-read of
+    a 20,000-entry file changes one book). It is updated in place."""
     changed = highlights = 0
     # Two files of one book (an EPUB and a PDF of it, say) are one book: fold them together.
     grouped: dict[int, tuple[LocalBook, list[Highlight], bool]] = {}
     for local in books:
         own_id = book_id_for(local.title, local.author)
-        target_id = index.get(match_key(local.title, local.author), own_id)
+        target_id = index.readwise.get(match_key(local.title, local.author), own_id)
         first, incoming, complete = grouped.get(target_id, (local, [], True))
         incoming.extend(
             replace(to_highlight(h, book_id=own_id, source_name=source_name), book_id=target_id)
@@ -117,8 +146,12 @@ def fold_source(
         )
         grouped[target_id] = (first, incoming, complete and local.complete)
     for target_id, (local, incoming, complete) in grouped.items():
-        cached = store.load_book(target_id)
         highlights += len(incoming)
+        print_ = fingerprint(incoming, complete)
+        before = folded.get(str(target_id))
+        if before == [print_, index.revs.get(target_id)]:
+            continue  # the same as last time, and nothing else changed the book since
+        cached = store.load_book(target_id)
         upsert = _fold_highlights(
             cached.highlights if cached is not None else (),
             incoming,
@@ -138,4 +171,6 @@ def fold_source(
             book = cached.with_highlights(upsert)
         if store.merge_book(book, rev=rev, full=False):
             changed += 1
+            index.revs[target_id] = rev
+        folded[str(target_id)] = [print_, index.revs.get(target_id)]
     return FoldResult(books=len(grouped), highlights=highlights, books_changed=changed)

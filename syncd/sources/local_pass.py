@@ -35,13 +35,14 @@ from syncd.sources.device_files import (
 from syncd.sources.kindle_clippings import parse_clippings
 from syncd.sources.koreader import parse_sidecar
 from syncd.sources.local import LocalBook, LocalSourceError
-from syncd.sources.local_merge import fold_source, readwise_index
+from syncd.sources.local_merge import cache_index, fold_source
 from syncd.sync.pull import ExportPageLike, ExportSource
 from syncd.sync.state import StateStore
 
 log = get_logger("syncd.sources")
 
 STATUS_KEY = "local_source:"  # + source name, in the state store's key/value table
+FOLDED_KEY = "local_folded:"  # + source name: book id -> [fingerprint, rev] of the last fold
 # The base_url a pass records when no target uses Readwise: no account has it, so adding
 # [readwise] later makes the first Readwise pull a full one.
 NO_READWISE_BASE_URL = "syncd:no-readwise"
@@ -125,7 +126,7 @@ class LocalSources:
         self.reports = []
         if not self.sources:
             return
-        index = readwise_index(store)
+        index = cache_index(store)
         rev = store.next_rev()
         for source in self.sources:
             report = SourceReport(source.name, source.kind, str(source.path), "ok")
@@ -144,6 +145,8 @@ class LocalSources:
                     report.message = f"{source.path} is not there (device not plugged in?)"
                     log.info("source.missing", source=source.name, path=str(source.path))
                 else:
+                    raw = store.get_source(FOLDED_KEY + source.name)
+                    before: dict[str, list[Any]] = json.loads(raw) if raw else {}
                     folded = fold_source(
                         store,
                         books,
@@ -151,7 +154,9 @@ class LocalSources:
                         kind=source.kind,
                         rev=rev,
                         index=index,
+                        folded=before,
                     )
+                    store.set_source(FOLDED_KEY + source.name, json.dumps(before))
                     report.books, report.highlights = folded.books, folded.highlights
                     report.books_changed = folded.books_changed
                     if problems:

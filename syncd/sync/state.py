@@ -592,15 +592,16 @@ class StateStore:
         )
         return True
 
-    def book_identities(self) -> list[tuple[int, str, str, str]]:
-        """(id, title, readable_title, author) of every cached book, highlights not decoded."""
+    def book_identities(self) -> list[tuple[int, str, str, str, int]]:
+        """(id, title, readable_title, author, rev) of every cached book, highlights not
+        decoded (device sources match books by title and author)."""
         fields = {name: book_field_index(name) for name in ("title", "readable_title", "author")}
         columns = ", ".join(
             f"coalesce(json_extract(data, '$.book[{index}]'), json_extract(data, '$.{name}'), '')"
             for name, index in fields.items()
         )
-        rows = self._db.execute(f"SELECT id, {columns} FROM books")  # built from constants
-        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+        rows = self._db.execute(f"SELECT id, {columns}, rev FROM books")  # built from constants
+        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
 
     def book_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM books").fetchone()[0])

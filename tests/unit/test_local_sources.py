@@ -56,7 +56,7 @@ def _fold(store: StateStore, sources: LocalSources) -> None:
 
 def _books(store: StateStore) -> dict[str, Book]:
     out = {}
-    for book_id, _title, _readable, _author in store.book_identities():
+    for book_id, _title, _readable, _author, _rev in store.book_identities():
         book = store.load_book(book_id)
         assert book is not None
         out[f"{book.title}|{book.author}"] = book
