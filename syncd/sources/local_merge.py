@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from syncd.log import get_logger
 from syncd.model import Book, Highlight, is_local_id
 from syncd.sources.local import (
     BOOK_SOURCE,
@@ -31,6 +32,8 @@ from syncd.sources.local import (
     to_highlight,
 )
 from syncd.sync.state import StateStore
+
+log = get_logger("syncd.sources")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,23 @@ def _with_device_fields(before: Highlight, read: Highlight) -> Highlight:
     )
 
 
+def _adopt_device_book(
+    store: StateStore, own_id: int, readwise_id: int, *, rev: int, index: CacheIndex
+) -> None:
+    """The device book `own_id` is in Readwise now: its highlights (from every device) join
+    Readwise's book, its pages become that book's, and the device book is gone."""
+    device_book = store.load_book(own_id)
+    readwise_book = store.load_book(readwise_id)
+    if device_book is None or readwise_book is None:
+        return
+    moved = [replace(h, book_id=readwise_id) for h in device_book.highlights]
+    store.merge_book(readwise_book.with_highlights(moved), rev=rev, full=False)
+    pages = store.rekey_book(own_id, readwise_id)
+    index.revs.pop(own_id, None)
+    index.revs[readwise_id] = rev
+    log.info("source.book_found_in_readwise", book_id=readwise_id, pages_moved=pages)
+
+
 def fold_source(
     store: StateStore,
     books: Sequence[LocalBook],
@@ -151,6 +171,9 @@ def fold_source(
         before = folded.get(str(target_id))
         if before == [print_, index.revs.get(target_id)]:
             continue  # the same as last time, and nothing else changed the book since
+        own_id = book_id_for(local.title, local.author)
+        if own_id != target_id and own_id in index.revs:
+            _adopt_device_book(store, own_id, target_id, rev=rev, index=index)
         cached = store.load_book(target_id)
         upsert = _fold_highlights(
             cached.highlights if cached is not None else (),

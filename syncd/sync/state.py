@@ -603,6 +603,26 @@ class StateStore:
         rows = self._db.execute(f"SELECT id, {columns}, rev FROM books")  # built from constants
         return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
 
+    def rekey_book(self, old_id: int, new_id: int) -> int:
+        """Hand book `old_id`'s pages (in targets where `new_id` has none, and with no write in
+        flight) and conflicts to `new_id`, and drop `old_id` from the cache: a book synced from
+        a device alone, then found in Readwise, keeps its one page. Returns the pages moved."""
+        moved = self._db.execute(
+            "UPDATE pages SET book_id=? WHERE book_id=? AND pending IS NULL "
+            "AND target NOT IN (SELECT target FROM pages WHERE book_id=?)",
+            (new_id, old_id, new_id),
+        ).rowcount
+        self._db.execute(
+            "UPDATE conflicts SET book_id=? WHERE book_id=? "
+            "AND target NOT IN (SELECT target FROM conflicts WHERE book_id=?)",
+            (new_id, old_id, new_id),
+        )
+        self._db.execute("DELETE FROM books WHERE id=?", (old_id,))
+        dropped = self._fresh.pop(old_id, None)
+        if dropped is not None:
+            self._fresh_highlights -= len(dropped.highlights)
+        return int(moved)
+
     def book_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM books").fetchone()[0])
 

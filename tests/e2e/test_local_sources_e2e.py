@@ -180,3 +180,45 @@ def test_device_files_only_need_no_token_and_a_bad_one_exits_9(tmp_path: Path) -
     assert fixed.returncode == 0, fixed.stderr
     assert (tmp_path / "vault" / "Readwise" / "Books" / "Meditations.md").exists()
     assert _run(config, "check").returncode == 0  # no token asked for
+
+
+def test_a_device_book_later_found_in_readwise_keeps_its_one_page(setup: Setup) -> None:
+    meditations = setup.library.add_book(
+        title="Meditations", author="Marcus Aurelius", category="books", source="kindle"
+    )
+    setup.library.add_highlight(
+        meditations,
+        text="You have power over your mind - not outside events.",
+        location=1406,
+        location_type="location",
+    )
+    setup.library.add_highlight(meditations, text="Only in Readwise.", location=1700)
+    _device(setup)
+    with_readwise = setup.config.read_text(encoding="utf-8")
+    readwise_table = with_readwise[
+        with_readwise.index("[readwise]") : with_readwise.index("[state]")
+    ]
+    setup.config.write_text(with_readwise.replace(readwise_table, ""), encoding="utf-8")
+    first = setup.run("--once", now=T1)  # the devices alone: no [readwise] yet
+    assert first.returncode == 0, first.stderr
+    books = setup.obsidian / "Readwise" / "Books"
+    page = books / "Meditations.md"
+    user_line = "\nMy thoughts on the Stoics.\n"
+    page.write_text(page.read_text(encoding="utf-8") + user_line, encoding="utf-8")
+
+    setup.config.write_text(with_readwise, encoding="utf-8")  # now with Readwise too
+    second = setup.run("--once", now=T2)
+    assert second.returncode == 0, second.stderr
+    assert [p.name for p in setup.obsidian.rglob("Meditations*.md")] == ["Meditations.md"]
+    text = page.read_text(encoding="utf-8")
+    assert text.count("You have power over your mind") == 1
+    assert "Only in Readwise." in text and "First line of the passage." in text
+    # The user's line stays where it was; Readwise's highlights come in a new section (the
+    # passage both have is Readwise's copy from now on: it moved there, once).
+    assert text.count(user_line) == 1
+    assert text.index(user_line) < text.index("## New highlights added")
+    assert setup.pages("obs")[meditations][0] == "Readwise/Books/Meditations.md"
+    logseq = [p.name for p in (setup.logseq / "pages").glob("Meditations*.md")]
+    assert logseq == ["Meditations (highlights).md"]
+    third = setup.run("--once", now=T2)
+    assert "obs: 0 created, 0 updated" in third.stdout
