@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from syncd.errors import SyncdError
+from syncd.errors import LocalSourceError
 from syncd.model import LOCAL_ID_BASE, Book, Highlight, is_local_id
 
-__all__ = ["LOCAL_ID_BASE", "is_local_id"]  # defined in syncd.model, which state.py reads
+__all__ = [
+    "LOCAL_ID_BASE",
+    "LocalSourceError",
+    "is_local_id",
+]  # defined in syncd.model, which state.py reads
 _HASH_MASK = (1 << 59) - 1
 # Marks a highlight's origin in Highlight.external_id: "syncd-local:<source name>:<kind>".
 # Readwise never sends an external_id with this prefix.
@@ -32,13 +36,6 @@ READWISE_ORIGIN = "readwise"
 LocalKind = Literal["kindle_clippings", "koreader"]
 # Book.source as Readwise names the import it came from.
 BOOK_SOURCE: dict[str, str] = {"kindle_clippings": "kindle", "koreader": "koreader"}
-
-
-class LocalSourceError(SyncdError):
-    """A device file that cannot be read as its kind says (not a clippings file, code in a Lua
-    sidecar, too big, binary). Only that source is skipped for the pass."""
-
-    exit_code = 9
 
 
 def local_id(*parts: str) -> int:

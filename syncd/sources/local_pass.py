@@ -46,7 +46,7 @@ FOLDED_KEY = "local_folded:"  # + source name: book id -> [fingerprint, rev] of 
 # The base_url a pass records when no target uses Readwise: no account has it, so adding
 # [readwise] later makes the first Readwise pull a full one.
 NO_READWISE_BASE_URL = "syncd:no-readwise"
-EXIT_BAD_SOURCE = 9
+EXIT_BAD_SOURCE = LocalSourceError.exit_code
 
 
 def readwise_client(
