@@ -34,6 +34,7 @@ from syncd.runtime import build_targets, make_client, section_clock
 from syncd.sources.local_pass import (
     EXIT_BAD_SOURCE,
     LocalSources,
+    check_lines,
     readwise_client,
     status_lines,
     stored_reports,
@@ -347,6 +348,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"state: {cfg.state.dir} ok")
+    for line in check_lines(cfg):
+        print(line)
     if not cfg.uses_readwise:
         return EXIT_OK
     with httpx.Client(timeout=cfg.readwise.timeout) as http:

@@ -216,6 +216,16 @@ def _parse_sidecar(text: str, path: Path) -> tuple[LocalBook, ...]:
     return (parse_sidecar(text, where=str(path)),)
 
 
+def check_lines(cfg: Config) -> list[str]:
+    """`syncd check`: each source's path, and whether it is there now (a device may not be)."""
+    lines = []
+    for source in cfg.sources:
+        there = source.path.exists()
+        state = "found" if there else "not there now (fine if the device is not plugged in)"
+        lines.append(f"source {source.name} ({source.kind}): {source.path} {state}")
+    return lines
+
+
 def stored_reports(store: StateStore, names: Sequence[str]) -> list[dict[str, Any]]:
     """What the last pass recorded for each source (for `syncd status`)."""
     reports = []

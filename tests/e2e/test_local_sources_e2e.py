@@ -179,7 +179,9 @@ def test_device_files_only_need_no_token_and_a_bad_one_exits_9(tmp_path: Path) -
     fixed = _run(config, "--once")
     assert fixed.returncode == 0, fixed.stderr
     assert (tmp_path / "vault" / "Readwise" / "Books" / "Meditations.md").exists()
-    assert _run(config, "check").returncode == 0  # no token asked for
+    check = _run(config, "check")
+    assert check.returncode == 0, check.stderr  # no token asked for
+    assert f"source kindle (kindle_clippings): {device / 'My Clippings.txt'} found" in check.stdout
 
 
 def test_a_device_book_later_found_in_readwise_keeps_its_one_page(setup: Setup) -> None:
