@@ -179,6 +179,11 @@ def test_device_files_only_need_no_token_and_a_bad_one_exits_9(tmp_path: Path) -
     fixed = _run(config, "--once")
     assert fixed.returncode == 0, fixed.stderr
     assert (tmp_path / "vault" / "Readwise" / "Books" / "Meditations.md").exists()
+    files = sorted((tmp_path / "vault").rglob("*.md"))
+    rebuilt = _run(config, "rebuild-state")  # device books are found again in the vault
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert sorted((tmp_path / "vault").rglob("*.md")) == files
+    assert "0 created, 0 updated" in _run(config, "--once").stdout
     check = _run(config, "check")
     assert check.returncode == 0, check.stderr  # no token asked for
     assert f"source kindle (kindle_clippings): {device / 'My Clippings.txt'} found" in check.stdout
