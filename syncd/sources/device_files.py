@@ -47,9 +47,20 @@ class Snapshot:
 
 def _read_once(path: Path, max_bytes: int) -> Snapshot | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe must not block the pass
+        return _read_open(path, max_bytes)
     except (FileNotFoundError, NotADirectoryError):
-        return None
+        return None  # not there, or gone mid-read (unplugged): the same to us
+    except PermissionError as error:
+        raise LocalSourceError(f"{path}: cannot be read ({error.strerror})") from None
+    except OSError as error:
+        # EIO, ENODEV, ESTALE...: a device going away under the read. Try again next pass.
+        raise Unsettled(
+            f"{path}: {error.strerror} while reading (unplugged?); retried later"
+        ) from None
+
+
+def _read_open(path: Path, max_bytes: int) -> Snapshot:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe must not block the pass
     try:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):

@@ -139,6 +139,12 @@ class LocalSources:
             except LocalSourceError as error:
                 report.status, report.message = "error", str(error)
                 log.error("source.failed", source=source.name, error=str(error))
+            except OSError as error:  # the folder itself failing (a device going away)
+                report.status, report.message = "busy", f"{source.path}: {error.strerror}"
+                log.warning("source.busy", source=source.name, error=report.message)
+            except Exception as error:  # a bug: this source is skipped, the pass goes on
+                report.status, report.message = "error", f"{source.path}: internal error: {error!r}"
+                log.error("source.crashed", source=source.name, error=repr(error), exc_info=True)
             else:
                 if books is None:
                     report.status = "missing"

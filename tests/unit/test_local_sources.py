@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 
 from syncd.config import SourceConfig
 from syncd.model import Book, Highlight
+from syncd.sources import local_pass
 from syncd.sources.device_files import Unsettled, read_settled
 from syncd.sources.local import for_sources, is_local_id, origin_of
 from syncd.sources.local_pass import LocalSources
@@ -275,3 +277,39 @@ def test_a_pipe_at_the_path_is_refused_without_blocking(store: StateStore, tmp_p
     sources = LocalSources([SourceConfig("kindle", "kindle_clippings", pipe)], pause=lambda: None)
     _fold(store, sources)
     assert sources.reports[0].status == "error" and "pipe" in sources.reports[0].message
+
+
+def test_an_io_error_mid_read_is_busy_and_changes_nothing(
+    store: StateStore, device: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = _sources(device)
+    _fold(store, sources)
+    before = _revs(store)
+    real_read = os.read
+
+    def unplugged(fd: int, size: int) -> bytes:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("My Clippings.txt"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_read(fd, size)
+
+    monkeypatch.setattr(os, "read", unplugged)
+    _fold(store, sources)
+    kindle, kobo = sources.reports
+    assert kindle.status == "busy" and "Input/output error" in kindle.message
+    assert kobo.status == "ok"
+    assert _revs(store) == before
+    assert not sources.failed  # busy is not a bad file: the next pass tries again
+
+
+def test_a_parser_bug_skips_only_its_source(
+    store: StateStore, device: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(text: str, path: Path) -> tuple[object, ...]:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(local_pass, "_parse_clippings", broken)
+    sources = _sources(device)
+    _fold(store, sources)
+    kindle, kobo = sources.reports
+    assert kindle.status == "error" and "internal error: RuntimeError('bug')" in kindle.message
+    assert kobo.status == "ok" and kobo.books == 3
