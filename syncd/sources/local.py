@@ -102,12 +102,6 @@ def origin_of(highlight: Highlight) -> str:
     return READWISE_ORIGIN
 
 
-def for_sources(book: Book, sources: frozenset[str]) -> Book:
-    """The book as a target that gets only `sources` sees it ("readwise" and source names)."""
-    kept = tuple(h for h in book.highlights if origin_of(h) in sources)
-    return book if len(kept) == len(book.highlights) else book.with_highlights(kept)
-
-
 def book_id_for(title: str, author: str) -> int:
     """A local-only book's id: the same book from two local sources is one book."""
     return local_id("book", match_key(title, author))

@@ -5,9 +5,9 @@ table as a Readwise one: a changed text or note is an upstream edit, a highlight
 complete file (a KOReader sidecar) an upstream delete (`is_deleted`, as the export says it).
 
 One page per book: a device book whose title and author match a cached Readwise book (see
-`local.match_key`; the Readwise title or its tidied `readable_title`) is folded into that book,
-and a device highlight whose text (whitespace normalised) Readwise or another source already
-has for it is left out. Otherwise the book is a device-only book with a local id.
+`local.match_key`; the Readwise title or its tidied `readable_title`) is folded into that book
+(a passage both have is shown once by syncd.sources.target_view). Otherwise the book is a
+device-only book with a local id; if Readwise gets it later, it is adopted (page included).
 Each highlight remembers its source (`local.origin`), so a source only ever changes or deletes
 its own highlights, and a target can leave a source out.
 """
@@ -27,7 +27,6 @@ from syncd.sources.local import (
     LocalKind,
     book_id_for,
     match_key,
-    normalize_text,
     origin_of,
     to_highlight,
 )
@@ -84,15 +83,13 @@ def _fold_highlights(
     source_name: str,
     complete: bool,
 ) -> list[Highlight]:
-    """What to upsert for this source: its highlights (less those another origin already has)
-    and, when the file is the whole truth, its earlier highlights now gone, marked deleted."""
-    others = {normalize_text(h.text) for h in cached if h.is_live and origin_of(h) != source_name}
+    """What to upsert for this source: its highlights and, when the file is the whole truth,
+    its earlier highlights now gone, marked deleted. A passage another origin has too is kept
+    here: each target shows one copy (syncd.sources.target_view)."""
     mine_before = {h.id: h for h in cached if origin_of(h) == source_name}
     upsert: list[Highlight] = []
     seen: set[int] = set()
     for highlight in incoming:
-        if normalize_text(highlight.text) in others:
-            continue  # the same passage from Readwise or another device: shown once
         seen.add(highlight.id)
         before = mine_before.get(highlight.id)
         if before is not None:
@@ -100,10 +97,7 @@ def _fold_highlights(
             highlight = _with_device_fields(before, highlight)
         upsert.append(highlight)
     for highlight_id, before in mine_before.items():
-        if highlight_id in seen or before.is_deleted:
-            continue
-        duplicate = normalize_text(before.text) in others
-        if complete or duplicate:
+        if complete and highlight_id not in seen and not before.is_deleted:
             upsert.append(replace(before, is_deleted=True))
     return upsert
 

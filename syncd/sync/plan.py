@@ -24,7 +24,7 @@ from syncd.adapters._fs import disambiguators, fold_name, unique_name
 from syncd.adapters.base import Adapter, RenderedPage, Section
 from syncd.model import Book
 from syncd.notes.blockids import stable_block_id
-from syncd.sources.local import for_sources
+from syncd.sources.target_view import target_view
 from syncd.sync.merge import (
     BlockRecord,
     Conflict,
@@ -150,8 +150,7 @@ class PlanContext:
 
 def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -> Planned:
     policy = ctx.policy
-    if policy.sources is not None:
-        book = for_sources(book, policy.sources)  # only the highlights this target gets
+    book = target_view(book, policy.sources, page)  # its sources only, each passage once
     live = book.live_highlights()
     restoring: PageRow | None = None
     if page is not None and book.id in ctx.resync and page.status == PAGE_DELETED_BY_USER:

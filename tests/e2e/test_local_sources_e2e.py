@@ -220,10 +220,12 @@ def test_a_device_book_later_found_in_readwise_keeps_its_one_page(setup: Setup) 
     text = page.read_text(encoding="utf-8")
     assert text.count("You have power over your mind") == 1
     assert "Only in Readwise." in text and "First line of the passage." in text
-    # The user's line stays where it was; Readwise's highlights come in a new section (the
-    # passage both have is Readwise's copy from now on: it moved there, once).
+    # The user's line and the passage both have stay where they were; Readwise's own highlight
+    # comes in a new section.
     assert text.count(user_line) == 1
-    assert text.index(user_line) < text.index("## New highlights added")
+    new_section = text.index("## New highlights added")
+    assert text.index(user_line) < new_section
+    assert text.index("You have power over your mind") < new_section
     assert setup.pages("obs")[meditations][0] == "Readwise/Books/Meditations.md"
     logseq = [p.name for p in (setup.logseq / "pages").glob("Meditations*.md")]
     assert logseq == ["Meditations (highlights).md"]

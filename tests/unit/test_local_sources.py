@@ -14,8 +14,9 @@ from syncd.config import SourceConfig
 from syncd.model import Book, Highlight
 from syncd.sources import local_pass
 from syncd.sources.device_files import Unsettled, read_settled
-from syncd.sources.local import for_sources, is_local_id, origin_of
+from syncd.sources.local import is_local_id, origin_of
 from syncd.sources.local_pass import LocalSources
+from syncd.sources.target_view import target_view
 from syncd.sync.state import StateStore
 
 DEVICES = Path(__file__).parents[1] / "fixtures" / "devices"
@@ -168,14 +169,17 @@ def test_a_book_in_readwise_gets_one_page_and_shared_highlights_once(
     assert "Meditations|Marcus Aurelius" in books
     meditations = books["Meditations|Marcus Aurelius"]
     assert meditations.id == 42  # the device book was folded into Readwise's
-    texts = [h.text for h in meditations.live_highlights()]
-    assert texts.count("You have power over your mind -  not outside events.") == 1
-    assert len(texts) == 2  # Readwise's, and the device's multi-line one
+    assert len(meditations.live_highlights()) == 3  # the cache keeps both copies
+    shown = [h.text for h in target_view(meditations, None, None).live_highlights()]
+    assert sorted(shown) == [  # a new page shows Readwise's copy of the passage both have
+        "First line of the passage.\nSecond line of the passage.",
+        "You have power over your mind -  not outside events.",
+    ]
     # A full Readwise pull does not delete what the device added.
     with store.transaction():
         store.merge_book(readwise, rev=store.next_rev(), full=True)
     again = store.load_book(42)
-    assert again is not None and len(again.live_highlights()) == 2
+    assert again is not None and len(again.live_highlights()) == 3
 
 
 def test_a_target_sees_only_its_sources(store: StateStore, device: Path) -> None:
@@ -191,11 +195,11 @@ def test_a_target_sees_only_its_sources(store: StateStore, device: Path) -> None
     book = store.load_book(42)
     assert book is not None
     assert {origin_of(h) for h in book.highlights} == {"readwise", "kindle"}
-    assert [h.text for h in for_sources(book, frozenset({"readwise"})).highlights] == [
+    assert [h.text for h in target_view(book, frozenset({"readwise"}), None).highlights] == [
         "From Readwise."
     ]
     assert all(
-        origin_of(h) == "kindle" for h in for_sources(book, frozenset({"kindle"})).highlights
+        origin_of(h) == "kindle" for h in target_view(book, frozenset({"kindle"}), None).highlights
     )
 
 
