@@ -82,7 +82,11 @@ class SourceWatcher:
         if not self._sources:
             return
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="syncd-sources", daemon=True)
+        # The baseline is taken before start() returns: a change made right after is seen.
+        baseline = {s.name: signature(s) for s in self._sources}
+        self._thread = threading.Thread(
+            target=self._run, args=(baseline,), name="syncd-sources", daemon=True
+        )
         self._thread.start()
         log.info("sources.watching", sources=[s.name for s in self._sources])
 
@@ -92,8 +96,7 @@ class SourceWatcher:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def _run(self) -> None:
-        seen = {s.name: signature(s) for s in self._sources}
+    def _run(self, seen: dict[str, Signature]) -> None:
         pending: dict[str, Signature] = {}  # changed, waiting to settle
         due = dict.fromkeys(seen, 0.0)
         while not self._stop.is_set():
