@@ -107,10 +107,14 @@ def book_id_for(title: str, author: str) -> int:
     return local_id("book", match_key(title, author))
 
 
-def to_highlight(local: LocalHighlight, *, book_id: int, source_name: str) -> Highlight:
+def to_highlight(
+    local: LocalHighlight, *, book_id: int, source_name: str, in_book: int | None = None
+) -> Highlight:
+    """The normalized highlight. Its id comes from the source, the device book's own id and
+    the key; `in_book` is the book it now belongs to (a Readwise book that adopted it)."""
     return Highlight(
         id=local_id("highlight", source_name, str(book_id), local.key),
-        book_id=book_id,
+        book_id=book_id if in_book is None else in_book,
         text=local.text,
         note=local.note,
         location=local.location,

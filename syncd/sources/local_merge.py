@@ -63,16 +63,19 @@ def cache_index(store: StateStore) -> CacheIndex:
     return CacheIndex(readwise, revs)
 
 
-def fingerprint(highlights: Sequence[Highlight], complete: bool) -> str:
-    """What a source said about a book, in a few bytes: equal means nothing to fold."""
+def fingerprint(parts: Sequence[tuple[int, LocalBook]], complete: bool) -> str:
+    """What a source said about a book (its files, each with its device book id), in a few
+    bytes: equal means nothing to fold. Taken before any highlight is converted."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr(complete).encode())
-    for h in highlights:
-        digest.update(
-            repr(
-                (h.id, h.text, h.note, h.location, h.location_type, h.color, h.highlighted_at)
-            ).encode()
-        )
+    for own_id, local in parts:
+        digest.update(repr(own_id).encode())
+        for h in local.highlights:
+            digest.update(
+                repr(
+                    (h.key, h.text, h.note, h.location, h.location_type, h.color, h.highlighted_at)
+                ).encode()
+            )
     return digest.hexdigest()
 
 
@@ -149,23 +152,24 @@ def fold_source(
     a 20,000-entry file changes one book). It is updated in place."""
     changed = highlights = 0
     # Two files of one book (an EPUB and a PDF of it, say) are one book: fold them together.
-    grouped: dict[int, tuple[LocalBook, list[Highlight], bool]] = {}
+    grouped: dict[int, list[tuple[int, LocalBook]]] = {}
     for local in books:
         own_id = book_id_for(local.title, local.author)
         target_id = index.readwise.get(match_key(local.title, local.author), own_id)
-        first, incoming, complete = grouped.get(target_id, (local, [], True))
-        incoming.extend(
-            replace(to_highlight(h, book_id=own_id, source_name=source_name), book_id=target_id)
-            for h in local.highlights
-        )
-        grouped[target_id] = (first, incoming, complete and local.complete)
-    for target_id, (local, incoming, complete) in grouped.items():
-        highlights += len(incoming)
-        print_ = fingerprint(incoming, complete)
+        grouped.setdefault(target_id, []).append((own_id, local))
+    for target_id, parts in grouped.items():
+        complete = all(local.complete for _own, local in parts)
+        highlights += sum(len(local.highlights) for _own, local in parts)
+        print_ = fingerprint(parts, complete)
         before = folded.get(str(target_id))
         if before == [print_, index.revs.get(target_id)]:
             continue  # the same as last time, and nothing else changed the book since
-        own_id = book_id_for(local.title, local.author)
+        own_id, local = parts[0]
+        incoming = [
+            to_highlight(h, book_id=own, source_name=source_name, in_book=target_id)
+            for own, part in parts
+            for h in part.highlights
+        ]
         if own_id != target_id and own_id in index.revs:
             _adopt_device_book(store, own_id, target_id, rev=rev, index=index)
         cached = store.load_book(target_id)
