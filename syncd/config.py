@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from syncd.errors import ConfigError
+from syncd.model import fold_tag
 
 TargetFormat = Literal["obsidian", "logseq"]
 SourceKind = Literal["kindle_clippings", "koreader"]
@@ -88,6 +89,10 @@ class TargetConfig:
     enabled: bool = True
     # Names of the [[sources]] (and "readwise") this target gets; None: every one.
     sources: frozenset[str] | None = None
+    templates: Path | None = None  # a folder of Readwise templates; None: the defaults
+    group_by_category: bool = True  # Obsidian: <folder>/<Category>/<file>.md
+    only_tags: frozenset[str] = frozenset()  # document tags, folded (no "#", casefolded)
+    skip_tags: frozenset[str] = frozenset()
 
     @property
     def root(self) -> Path:
@@ -166,7 +171,10 @@ def _is_number(value: object) -> bool:
 
 
 def _string(value: object, _ctx: _Context) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if isinstance(value, str) and not value.strip():
+        # "got a string" would be no help: say what is wrong with it.
+        raise _Invalid("must be a non-empty string, got an empty string", show_value=False)
+    if not isinstance(value, str):
         raise _Invalid("must be a non-empty string")
     return value
 
@@ -320,6 +328,16 @@ def _source_names(value: object, _ctx: _Context) -> frozenset[str] | None:
     return frozenset(value)
 
 
+def _tags(value: object, _ctx: _Context) -> frozenset[str]:
+    expected = 'must be a list of document tags, e.g. ["favorite", "#to-read"]'
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _Invalid(expected)
+    folded = [fold_tag(str(item)) for item in value]
+    if any(not tag for tag in folded):
+        raise _Invalid(expected + " (no empty tags)")
+    return frozenset(folded)
+
+
 def _categories(value: object, _ctx: _Context) -> frozenset[str] | None:
     known = ", ".join(f'"{name}"' for name in CATEGORIES)
     if not isinstance(value, list) or not value:
@@ -371,6 +389,10 @@ SOURCE_KIND: Key[SourceKind] = Key(
     "kind", _one_of(*SOURCE_KINDS), "kindle_clippings", required=True
 )
 SOURCE_PATH = Key("path", _path, Path(), required=True)
+TEMPLATES = Key("templates", _optional_path, None)
+GROUP_BY_CATEGORY = Key("group_by_category", _bool, True)
+ONLY_TAGS: Key[frozenset[str]] = Key("only_tags", _tags, frozenset())
+SKIP_TAGS: Key[frozenset[str]] = Key("skip_tags", _tags, frozenset())
 
 SCHEMA: Mapping[str, Section] = {
     "readwise": Section(
@@ -402,6 +424,10 @@ SCHEMA: Mapping[str, Section] = {
             JOURNAL_FORMAT,
             ENABLED,
             TARGET_SOURCES,
+            TEMPLATES,
+            GROUP_BY_CATEGORY,
+            ONLY_TAGS,
+            SKIP_TAGS,
         ),
         is_array=True,
     ),
@@ -534,6 +560,14 @@ def _build_target(table: _Table) -> TargetConfig:
         folder = ""
     if table.ok(FORMAT) and target_format == "obsidian" and table.given(JOURNAL_FORMAT):
         table.problem(JOURNAL_FORMAT, 'applies only to format "logseq"')
+    if table.ok(FORMAT) and target_format == "logseq" and table.given(GROUP_BY_CATEGORY):
+        table.problem(
+            GROUP_BY_CATEGORY, 'applies only to format "obsidian": Logseq keeps pages in pages/'
+        )
+    only_tags, skip_tags = table.get(ONLY_TAGS), table.get(SKIP_TAGS)
+    both = sorted(only_tags & skip_tags)
+    if both:
+        table.problem(SKIP_TAGS, f"names {', '.join(both)}, which only_tags names too")
     return TargetConfig(
         name=table.get(NAME),
         format=target_format,
@@ -548,6 +582,10 @@ def _build_target(table: _Table) -> TargetConfig:
         journal_format=journal_format,
         enabled=table.get(ENABLED),
         sources=table.get(TARGET_SOURCES),
+        templates=table.get(TEMPLATES),
+        group_by_category=table.get(GROUP_BY_CATEGORY),
+        only_tags=only_tags,
+        skip_tags=skip_tags,
     )
 
 
@@ -601,11 +639,14 @@ def _check_sources(
 def _check_targets(
     targets: list[tuple[_Table, TargetConfig]], problems: _Problems, *, check_vaults: bool
 ) -> None:
-    """Rules across targets: unique names, vaults that exist, no target inside another's."""
+    """Rules across targets: unique names, vaults that exist, and each target a vault (or
+    graph) of its own, side by side: an Obsidian target looks for moved and adopted notes in
+    its whole vault, so another target's pages anywhere in it would be taken for its own."""
     if not targets:
         problems.add("targets", "no targets: add at least one [[targets]] with name, format, vault")
     names: dict[str, str] = {}
     roots: list[tuple[str, Path]] = []
+    vaults: list[tuple[str, Path]] = []
     for table, target in targets:
         if table.ok(NAME) and target.name:
             earlier = names.setdefault(target.name.casefold(), table.where)
@@ -627,7 +668,25 @@ def _check_targets(
                     f"its folder {target.root} and {earlier_where}'s folder {earlier_root} "
                     "are inside one another",
                 )
+        for earlier_where, earlier_vault in vaults:
+            if table.ok(VAULT):  # one problem per key: the first says enough
+                _check_vaults_apart(table, target.vault, earlier_where, earlier_vault)
         roots.append((table.where, target.root))
+        vaults.append((table.where, target.vault))
+
+
+def _check_vaults_apart(table: _Table, vault: Path, earlier_where: str, earlier: Path) -> None:
+    if vault == earlier:
+        how = f"is also {earlier_where}'s vault"
+    elif vault.is_relative_to(earlier) or earlier.is_relative_to(vault):
+        how = f"and {earlier_where}'s vault {earlier} are inside one another"
+    else:
+        return
+    table.problem(
+        VAULT,
+        f"{vault} {how}: each target needs a vault or graph of its own, side by side"
+        " (such as ~/Notes/vault and ~/Notes/graph)",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

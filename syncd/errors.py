@@ -2,6 +2,7 @@
 
     SyncdError                      1  anything else
     ├── ConfigError                 2  bad config or usage (carries every problem found)
+    ├── TemplateError               2  a user's template that does not compile or render
     ├── TokenRejected               3  Readwise said 401/403 to the token
     ├── ReadwiseUnavailable         4  gave up after retries (endpoint, last status, attempts)
     │   └── ApiDataError            4  a reply we cannot read as the API documents it
@@ -36,6 +37,12 @@ class ConfigError(SyncdError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class TemplateError(SyncdError):
+    """A user's template file is wrong: it names the file and, where known, the line."""
+
+    exit_code = 2
 
 
 class TokenRejected(SyncdError):

@@ -152,6 +152,11 @@ class Book:
         return replace(self, highlights=tuple(highlights))
 
 
+def fold_tag(tag: str) -> str:
+    """A document tag as filters compare it: without "#", case-insensitive."""
+    return tag.strip().lstrip("#").strip().casefold()
+
+
 # --- parsing from API JSON ---------------------------------------------------------------
 
 

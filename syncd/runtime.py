@@ -13,18 +13,28 @@ from syncd.adapters.registry import make_adapter
 from syncd.adapters.vault import VaultFiles
 from syncd.config import Config, TargetConfig
 from syncd.model import parse_timestamp
-from syncd.sources.readwise import ReadwiseClient, RetryPolicy
+from syncd.sources.readwise import ReadwiseClient, RetryPolicy, interactive_policy
 from syncd.sync.engine import TargetRuntime
 from syncd.sync.plan import TargetPolicy
 
 
-def make_client(http: httpx.Client, cfg: Config, token: str) -> ReadwiseClient:
+def make_client(
+    http: httpx.Client, cfg: Config, token: str, *, interactive: bool = False
+) -> ReadwiseClient:
+    """`interactive`: someone waits at a terminal, so until Readwise first answers, a
+    connection that cannot be made gives up within ~10 s (the daemon keeps its back-off)."""
     retry = RetryPolicy(
         max_attempts=cfg.readwise.max_attempts,
         backoff_max=cfg.readwise.backoff_max,
         timeout=cfg.readwise.timeout,
     )
-    return ReadwiseClient(http, token=token, base_url=cfg.readwise.base_url, retry=retry)
+    return ReadwiseClient(
+        http,
+        token=token,
+        base_url=cfg.readwise.base_url,
+        retry=retry,
+        first_retry=interactive_policy(retry) if interactive else None,
+    )
 
 
 def build_targets(cfg: Config) -> list[TargetRuntime]:
@@ -43,6 +53,8 @@ def build_targets(cfg: Config) -> list[TargetRuntime]:
                     layout=target.layout,
                     resync_deleted=target.resync_deleted,
                     sources=target.sources,
+                    only_tags=target.only_tags,
+                    skip_tags=target.skip_tags,
                 ),
                 adapter=make_adapter(target),
                 read_file=files.read,

@@ -679,6 +679,16 @@ class StateStore:
         ).fetchone()
         return int(row[0])
 
+    def count_settled_pages(self, target: str) -> int:
+        """Live pages whose book has not changed since they were rendered: a pass leaves them
+        as they are without reading them (the `unchanged` of its summary)."""
+        row = self._db.execute(
+            "SELECT count(*) FROM pages AS p LEFT JOIN books AS b ON b.id = p.book_id "
+            "WHERE p.target=? AND p.status=? AND (b.id IS NULL OR b.rev <= p.rendered_rev)",
+            (target, PAGE_LIVE),
+        ).fetchone()
+        return int(row[0])
+
     def save_pages(self, pages: Iterable[PageRow]) -> None:
         """Write page rows (and clear their intents) in one transaction."""
         with self.transaction() as db:
@@ -799,6 +809,16 @@ class StateStore:
                     "UPDATE pages SET pending=NULL WHERE target=? AND book_id=?",
                     (target, book_id),
                 )
+
+    def mark_all_due(self, target: str) -> None:
+        """Every page of this target is rendered again on this pass (its templates changed).
+        Inside a dry run's transaction it is rolled back with the rest."""
+        update = "UPDATE pages SET rendered_rev=0 WHERE target=?"
+        if self._db.in_transaction:
+            self._db.execute(update, (target,))
+            return
+        with self.transaction() as db:
+            db.execute(update, (target,))
 
     def mark_due(self, target: str, book_ids: Iterable[int]) -> None:
         """Make these books due again for this target (e.g. `--resync`)."""
