@@ -1,5 +1,6 @@
-"""`syncd check`: the config, every target's vault, the state store and the token, each said in
-one line as it passes; the first that fails raises its SyncdError (the CLI maps the exit code)."""
+"""`syncd check`: the config, every target's vault, the state store, each device source and the
+token (none when no target uses Readwise), each said in one line as it passes; the first that
+fails raises its SyncdError (the CLI maps the exit code)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import httpx
 
 from syncd.adapters.registry import template_warnings
 from syncd.advice import setup_warnings
-from syncd.config import Config, resolve_token
-from syncd.passes import readwise_http
+from syncd.config import Config
+from syncd.passes import readwise_http, readwise_token
 from syncd.runtime import build_targets, make_client
+from syncd.sources.local_pass import check_lines
 from syncd.sync.engine import check_vault_root
 from syncd.sync.state import StateStore
 from syncd.wording import counted
@@ -35,7 +37,7 @@ def check_setup(
                 say(f"warning: target {target.name}: {warning}")
             say(f"target {target.name}: templates {target.templates} ok")
     if token is None:
-        token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
+        token = readwise_token(cfg, environ)
     with contextlib.closing(StateStore.open(cfg.state.dir, verify=True)) as store:
         for runtime in build_targets(cfg):
             check_vault_root(runtime, store)
@@ -43,6 +45,10 @@ def check_setup(
     say(f"state: {cfg.state.dir} ok")
     for warning in setup_warnings(cfg, new_targets=lambda _name: True):
         say(f"warning: {warning}")
+    for line in check_lines(cfg):
+        say(line)
+    if not cfg.uses_readwise:
+        return  # device files only: no token to check
     with readwise_http(cfg, transport=transport) as http:
         make_client(http, cfg, token, interactive=True).check_token()
     say(f"token: accepted by {cfg.readwise.base_url}")

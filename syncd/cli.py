@@ -25,11 +25,11 @@ from pathlib import Path
 import structlog
 
 from syncd import __version__
-from syncd.config import Config, find_config_path, load_config, resolve_token
+from syncd.config import Config, find_config_path, load_config
 from syncd.errorout import report_failure
 from syncd.errors import ConfigError, SyncdError
 from syncd.log import configure_logging, get_logger, redact_text
-from syncd.passes import EXIT_OK, failure_exit_code, run_once
+from syncd.passes import EXIT_OK, failure_exit_code, readwise_token, run_once
 from syncd.runtime import section_clock
 from syncd.sync.engine import PassSummary
 from syncd.sync.state import STATE_FILE, database_error
@@ -229,8 +229,11 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
+    from syncd.sources.local_pass import LocalSources
+
     cfg = _load(args)
-    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
+    token = readwise_token(cfg, os.environ)
+    local = LocalSources.from_config(cfg)  # kept: a device source that failed exits 9
     summary = run_once(
         cfg,
         token,
@@ -240,10 +243,11 @@ def cmd_once(args: argparse.Namespace) -> int:
         force=args.force,
         resync=frozenset(args.resync),
         interactive=sys.stderr.isatty(),
+        local=local,
     )
     if args.dry_run:
         _print_plan(summary)
-    return failure_exit_code(summary)
+    return failure_exit_code(summary, local)
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -273,7 +277,7 @@ def _print_plan(summary: PassSummary) -> None:
 
 def cmd_rebuild_state(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
+    token = readwise_token(cfg, os.environ)
     from syncd.rebuild import rebuild_state
 
     summary = rebuild_state(
@@ -332,13 +336,14 @@ def cmd_service(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from syncd.status import print_status, status_report
+    from syncd.status import print_status, source_report, status_report
 
-    report = status_report(_load(args))
+    cfg = _load(args)
+    report, sources = status_report(cfg), source_report(cfg)
     if args.json:
-        print(json.dumps({"targets": report}, indent=2, ensure_ascii=False))
+        print(json.dumps({"targets": report, "sources": sources}, indent=2, ensure_ascii=False))
     else:
-        print_status(report)
+        print_status(report, sources=sources)
     return EXIT_OK
 
 

@@ -32,15 +32,22 @@ from types import FrameType
 from typing import Any
 
 from syncd.advice import log_setup_warnings
-from syncd.config import Config, TargetConfig, load_config, resolve_token
+from syncd.config import Config, TargetConfig, load_config
 from syncd.errors import ConfigError, StateError, SyncdError, TemplateError
 from syncd.log import get_logger, redact_text
 from syncd.model import format_timestamp, parse_timestamp
 from syncd.observe import TargetPlace, VaultObserver
-from syncd.passes import configured_pass, locked_store, readwise_http
+from syncd.passes import (
+    configured_pass,
+    locked_store,
+    readwise_http,
+    readwise_source,
+    readwise_token,
+)
 from syncd.runs import record_error, record_pass
-from syncd.runtime import build_targets, make_client
-from syncd.sources.readwise import ReadwiseClient
+from syncd.runtime import build_targets
+from syncd.sources.local_pass import LocalSources
+from syncd.sources.source_watch import SourceChanged, SourceWatcher
 from syncd.sync.engine import PassStopped, PassSummary, TargetRuntime
 from syncd.sync.pull import ExportPageLike, ExportSource
 from syncd.sync.state import StateStore, text_hash
@@ -59,14 +66,14 @@ class _Signal:
     signum: int
 
 
-_Item = WatchEvent | _Signal
+_Item = WatchEvent | _Signal | SourceChanged
 
 
 def run_daemon(config_path: Path, *, full_first: bool = False) -> int:
     """Run until SIGTERM/SIGINT; 0 on a clean stop. Start-up errors raise (cli maps exit codes)."""
     environ = dict(os.environ)
     cfg = load_config(config_path, environ=environ, check_vaults=False)
-    token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
+    token = readwise_token(cfg, environ)
     notifier = Notifier.from_environ(environ)
     try:
         with locked_store(cfg.state.dir, verify=True) as store:
@@ -107,7 +114,9 @@ class Daemon:
         )
         self._rng = random.Random()
         self._http = readwise_http(cfg)
-        self._client: ReadwiseClient = make_client(self._http, cfg, token)
+        self._client: ExportSource = readwise_source(self._http, cfg, token)
+        self._local = LocalSources.from_config(cfg)  # device files: watched, read each pass
+        self._source_watcher = SourceWatcher(self._queue.put)
         self._targets: list[TargetRuntime] = self._runtimes(cfg)
         self._stop_requested = False
         self._in_network = False
@@ -162,6 +171,7 @@ class Daemon:
         }
         try:
             self._watcher.start()
+            self._source_watcher.start(self._local.sources)
             for runtime in self._targets:
                 self._watcher.watch(runtime.policy.name, runtime.policy.vault)
             for runtime in self._targets:
@@ -185,6 +195,7 @@ class Daemon:
         finally:
             self._notifier.stopping("stopping")
             self._watcher.stop()
+            self._source_watcher.stop()
             self._http.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -240,6 +251,8 @@ class Daemon:
             if isinstance(item, _Signal):
                 if item.signum == signal.SIGHUP:
                     self._reload()
+            elif isinstance(item, SourceChanged):
+                self._next_pull = min(self._next_pull, time.monotonic())  # a device saved
             elif isinstance(item, VaultRearmed):
                 runtime = self._runtime(item.target)
                 if runtime is not None:
@@ -281,6 +294,7 @@ class Daemon:
                 progress=lambda _target, _done, _total: self._ping_watchdog(),
                 pull_progress=lambda _books, _highlights: self._ping_watchdog(),
                 should_stop=lambda: self._stop_requested,
+                local=self._local,
             )
         except PassStopped as exc:
             log.info("pass.stopped", reason=str(exc))
@@ -346,7 +360,7 @@ class Daemon:
                         f"{cfg.state.dir}; restart syncd to use another state dir"
                     ]
                 )
-            token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
+            token = readwise_token(cfg, environ)
             targets = self._runtimes(cfg)  # loads each target's templates: may fail too
         except (ConfigError, TemplateError) as exc:
             found = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
@@ -358,7 +372,9 @@ class Daemon:
         self._http.close()
         self._cfg = cfg
         self._http = readwise_http(cfg)
-        self._client = make_client(self._http, cfg, token)
+        self._client = readwise_source(self._http, cfg, token)
+        self._local = LocalSources.from_config(cfg)
+        self._source_watcher.start(self._local.sources)
         self._targets = targets
         for name in old.keys() - {r.policy.name for r in self._targets}:
             self._watcher.unwatch(name)

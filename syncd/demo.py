@@ -4,11 +4,17 @@ It starts the project's stand-in Readwise server on 127.0.0.1 (a free port), wri
 one Obsidian vault and one Logseq graph under the demo folder, runs a normal pass against the
 stand-in and says what to open. Each later run first has "Readwise" edit a highlight in a note
 you edited, add one and delete one (syncd.demo_changes), then says what the pass did with each.
+
+It also syncs a Kindle: a small `My Clippings.txt` shipped with the package is copied to
+`kindle/` under the demo folder (once: append a clipping to it and run the demo again). One of
+its books is also in the sample Readwise library, so the demo shows the two meeting on one page.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+from importlib import resources
 from pathlib import Path
 
 from syncd.config import load_config
@@ -35,6 +41,11 @@ base_url = "{base_url}"
 [state]
 dir = "{(root / "state").as_posix()}"
 
+[[sources]]
+name = "kindle"
+kind = "kindle_clippings"
+path = "{(root / "kindle" / "My Clippings.txt").as_posix()}"
+
 [[targets]]
 name = "obsidian-demo"
 format = "obsidian"
@@ -54,6 +65,12 @@ def run_demo(folder: Path, *, quiet: bool = False) -> int:
     edn = root / "logseq-graph" / "logseq" / "config.edn"
     if not edn.exists():
         edn.write_text(_LOGSEQ_CONFIG, encoding="utf-8")
+    clippings = root / "kindle" / "My Clippings.txt"
+    if not clippings.exists():
+        clippings.parent.mkdir(parents=True, exist_ok=True)
+        shipped = resources.files("syncd") / "demo_files" / "My Clippings.txt"
+        with resources.as_file(shipped) as source:
+            shutil.copyfile(source, clippings)
     targets = [
         DemoTarget("obsidian-demo", root / "obsidian-vault"),
         DemoTarget("logseq-demo", root / "logseq-graph"),
@@ -77,6 +94,7 @@ def run_demo(folder: Path, *, quiet: bool = False) -> int:
         logseq = root / "logseq-graph" / "pages"
         print(f"Open the Obsidian vault {root / 'obsidian-vault'} (notes in {obsidian}),")
         print(f"or the Logseq graph {root / 'logseq-graph'} (pages in {logseq}).")
+        print(f"Kindle highlights come from {clippings}: add a clipping and run it again.")
         print(
             "Edit a note and run `syncd demo` again: Readwise (the stand-in) changes a few"
             " highlights, your edit stays, nothing is duplicated."

@@ -97,10 +97,9 @@ class DemoRound:
     def _make_changes(self, library: Library, store: StateStore, targets: list[DemoTarget]) -> None:
         first = targets[0]
         pages = {p.book_id: p for p in store.pages(first.name) if p.status == PAGE_LIVE and p.path}
-        live = {
-            book_id: [h for h in library.highlights_in(book_id) if not h.is_deleted]
-            for book_id in pages
-        }
+        # Device-only books (the demo's Kindle) have pages but are not in the library.
+        snapshot = library.snapshot()
+        live = {book_id: snapshot.highlights_of(book_id) for book_id in pages}
         candidates = [b for b in sorted(pages) if live.get(b)]
         if len(candidates) < 2:
             return  # everything deleted by now: nothing left to show

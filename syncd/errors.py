@@ -11,7 +11,9 @@
     │   └── FileChangedError        5  the user saved a page between plan and write (re-planned)
     ├── LockHeld                    6  another instance holds the state dir
     ├── StateError                  7  state store corrupt, from a newer schema, or unwritable
-    └── SafetyStop                  8  a pass would remove highlights from too many pages
+    ├── SafetyStop                  8  a pass would remove highlights from too many pages
+    └── LocalSourceError            9  a device file ([[sources]]) that cannot be read; only
+                                       that source is skipped, the pass goes on
 
 Messages never contain the Readwise token: they are built from endpoints and statuses only.
 """
@@ -85,3 +87,10 @@ class StateError(SyncdError):
 
 class SafetyStop(SyncdError):
     exit_code = 8
+
+
+class LocalSourceError(SyncdError):
+    """A device file that cannot be read as its kind says (not a clippings file, code in a Lua
+    sidecar, too big, binary). Only that source (or sidecar) is skipped for the pass."""
+
+    exit_code = 9

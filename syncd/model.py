@@ -69,6 +69,15 @@ def format_timestamp(moment: datetime) -> str:
     )
 
 
+# Ids of highlights and books read from device files (syncd.sources.local) start here: Readwise's
+# are sequential database ids, far below it.
+LOCAL_ID_BASE = 1 << 60
+
+
+def is_local_id(item_id: int) -> bool:
+    return item_id >= LOCAL_ID_BASE
+
+
 @dataclass(frozen=True, slots=True)
 class Highlight:
     id: int

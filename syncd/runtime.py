@@ -52,6 +52,7 @@ def build_targets(cfg: Config) -> list[TargetRuntime]:
                     on_upstream_delete=target.on_upstream_delete,
                     layout=target.layout,
                     resync_deleted=target.resync_deleted,
+                    sources=target.sources,
                     only_tags=target.only_tags,
                     skip_tags=target.skip_tags,
                 ),

@@ -1,5 +1,5 @@
-"""`syncd status`: what the state store knows per target (no network, no lock: it works while
-the daemon runs), as a report for `--json` and as lines for a person."""
+"""`syncd status`: what the state store knows per target and per device source (no network, no
+lock: it works while the daemon runs), as a report for `--json` and as lines for a person."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncd.config import Config
+from syncd.sources.local_pass import status_lines, stored_reports
 from syncd.sync.state import PAGE_DELETED_BY_USER, PAGE_LIVE, StateStore
 from syncd.wording import counted
 
@@ -52,7 +53,20 @@ def status_report(cfg: Config) -> list[dict[str, Any]]:
     return report
 
 
-def print_status(report: list[dict[str, Any]], *, say: Callable[[str], None] = print) -> None:
+def source_report(cfg: Config) -> list[dict[str, Any]]:
+    """Per device source ([[sources]]): what the last pass that read it recorded."""
+    with contextlib.closing(StateStore.open(cfg.state.dir)) as store:
+        return stored_reports(store, [source.name for source in cfg.sources])
+
+
+def print_status(
+    report: list[dict[str, Any]],
+    *,
+    sources: list[dict[str, Any]] | None = None,
+    say: Callable[[str], None] = print,
+) -> None:
+    for line in status_lines(sources or []):
+        say(line)
     for item in report:
         last_run = item["last_run"]
         say(

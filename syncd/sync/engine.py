@@ -163,11 +163,13 @@ def run_pass(
     should_stop: Callable[[], bool] | None = None,
     force: bool = False,
     resync: frozenset[int] = frozenset(),
+    fold_local: Callable[[StateStore], None] | None = None,
 ) -> PassSummary:
     """`now` dates new sections (local time); `clock` is the real UTC time for the watermark.
     `should_stop` is asked before each batch of writes (the daemon's SIGTERM); True raises
     PassStopped. `force` skips the mass-removal guard; `resync` restores pages (by book id) the
-    user deleted."""
+    user deleted. `fold_local` folds device sources into the cache, in the pull's transaction
+    (syncd.sources.local_pass)."""
     started = time.perf_counter()
     for runtime in targets:
         check_vault_root(runtime, store)
@@ -189,6 +191,8 @@ def run_pass(
         if dry_run:
             with _rolled_back(store):
                 pulled = pull_now()
+                if fold_local is not None:
+                    fold_local(store)
                 summaries = _sync_targets(
                     store, targets, now=now(), apply=False, progress=progress, resync=resync
                 )
@@ -203,6 +207,8 @@ def run_pass(
             try:
                 with store.transaction():
                     pulled = pull_now()
+                    if fold_local is not None:
+                        fold_local(store)
             except BaseException:
                 if early is not None:
                     early.cancel()

@@ -25,6 +25,7 @@ from syncd.adapters.base import Adapter, RenderedPage, Section
 from syncd.model import Book, fold_tag
 from syncd.notes.blockids import stable_block_id
 from syncd.notes.render import heading_level
+from syncd.sources.target_view import target_view
 from syncd.sync.dated_spans import PROBE_SHIFT
 from syncd.sync.merge import (
     BlockRecord,
@@ -61,6 +62,7 @@ class TargetPolicy:
     on_upstream_delete: Literal["remove", "keep"] = "remove"
     layout: Literal["append", "rewrite"] = "append"
     resync_deleted: bool = False
+    sources: frozenset[str] | None = None  # "readwise" and device source names; None: all
     only_tags: frozenset[str] = frozenset()  # folded document tags (model.fold_tag)
     skip_tags: frozenset[str] = frozenset()
 
@@ -173,6 +175,7 @@ class PlanContext:
 
 def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -> Planned:
     policy = ctx.policy
+    book = target_view(book, policy.sources, page)  # its sources only, each passage once
     live = book.live_highlights()
     restoring: PageRow | None = None
     if page is not None and book.id in ctx.resync and page.status == PAGE_DELETED_BY_USER:
