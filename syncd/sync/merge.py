@@ -21,6 +21,7 @@ Page properties / metadata lines are merged per key the same way. Nothing else i
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -403,25 +404,48 @@ class SpanMatcher:
 
     def fuzzy(self, reference: str, block_id: str | None, words: str = "") -> Unit | None:
         free = [i for i, used in enumerate(self.used) if not used]
+        want = [line_body(line).rstrip() for line in _core_lines(_without_ids(reference))]
         if block_id:
             for index in free:
                 if block_id in self.lines[index]:
-                    return self._unit(index, index + 1, self.lines[index])
+                    return self._around(index, want, lambda line: block_id in line)
         for url in _LINK_URL.findall(reference):
             holding = [i for i in free if url in self.lines[i]]
             if len(holding) == 1:  # Kindle neighbours may share one location link
-                return self._unit(holding[0], holding[0] + 1, self.lines[holding[0]])
+                return self._around(holding[0], want, _holding(url))
         key = _loose(words.split("\n", 1)[0])[:60].strip()
         if len(key) >= 12:
             for index in free:
                 if key in _loose(self.lines[index]):
-                    return self._unit(index, index + 1, self.lines[index])
+                    return self._around(index, want, lambda line: key in _loose(line))
         return None
+
+    def _around(self, index: int, want: list[str], holds: Callable[[str], bool]) -> Unit:
+        """The unit of an edited highlight found by its line `index`: the whole run of lines its
+        record had, lined up on the record's line that `holds` the same id, link or words, when
+        that run is free and differs from the record in at most one line (the line edited);
+        else that one line. (What the user sees as theirs in a conflict, where a new highlight
+        goes after it with layout = "rewrite".)"""
+        anchor = next((k for k, line in enumerate(want) if holds(line)), None)
+        position = bisect.bisect_left(self._keep, index)
+        if anchor is not None and position < len(self._keep) and self._keep[position] == index:
+            first, last = position - anchor, position - anchor + len(want) - 1
+            if first >= 0 and last < len(self._keep):
+                start, end = self._keep[first], self._keep[last] + 1
+                differing = sum(1 for k, line in enumerate(want) if self._keys[first + k] != line)
+                if differing <= 1 and not any(self.used[start:end]):
+                    kept = [self.lines[self._keep[p]] for p in range(first, last + 1)]
+                    return self._unit(start, end, "".join(kept))
+        return self._unit(index, index + 1, self.lines[index])
 
     def head_end(self, found: Sequence[Unit]) -> int:
         """The page head ends where the first highlight found begins (no metadata merge when
         none is found)."""
         return min((unit.start for unit in found), default=0)
+
+
+def _holding(part: str) -> Callable[[str], bool]:
+    return lambda line: part in line
 
 
 _LIST_MARK = re.compile(r"(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
@@ -470,10 +494,32 @@ def _head_key(line: str, fmt: Format) -> str | None:
     return None
 
 
+_YAML_KEY = re.compile(r"^([A-Za-z0-9_][\w -]*):(?:[ \t]|$)")
+_YAML_FENCE = "---"
+
+
+def _head_keys(bodies: Sequence[str], fmt: Format) -> list[str | None]:
+    """The key of each head line (None: no metadata line). Obsidian: inside the YAML front
+    matter a user's `yaml_front_matter` template wrote, each `key: value` line is keyed by its
+    key (`author: "[[Ann]]"`), so it follows Readwise like the `- Author:` line does."""
+    keys: list[str | None] = []
+    in_front = fmt == "obsidian" and bool(bodies) and bodies[0].rstrip() == _YAML_FENCE
+    for index, body in enumerate(bodies):
+        if in_front and index > 0 and body.rstrip() == _YAML_FENCE:
+            in_front = False
+            keys.append(None)
+        elif in_front:
+            match = _YAML_KEY.match(body) if index > 0 else None
+            keys.append(None if match is None else "yaml:" + match[1].lower())
+        else:
+            keys.append(_head_key(body, fmt))
+    return keys
+
+
 def _keyed_lines(head: str, fmt: Format) -> dict[str, str]:
     out: dict[str, str] = {}
-    for line in head.split("\n"):
-        key = _head_key(line, fmt)
+    lines = head.split("\n")
+    for line, key in zip(lines, _head_keys(lines, fmt), strict=True):
         if key is not None and key not in out:
             out[key] = line
     return out
@@ -488,9 +534,8 @@ def _merge_head(
     changed = 0
     last_keyed = -1
     seen: set[str] = set()
-    for index in range(head_end):
-        body = line_body(lines[index])  # a CRLF file's lines compare without their "\r"
-        key = _head_key(body, fmt)
+    bodies = [line_body(line) for line in lines[:head_end]]  # CRLF lines compare without "\r"
+    for index, (body, key) in enumerate(zip(bodies, _head_keys(bodies, fmt), strict=True)):
         if key is None:
             continue
         last_keyed = index
