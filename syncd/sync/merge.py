@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -576,7 +576,8 @@ def merge_page(
     """
     page = parse(fmt, theirs)
     lines, units = find_units(page, fmt)
-    matcher: Matcher | SpanMatcher = SpanMatcher(lines, fmt) if ours.spans else Matcher(units, fmt)
+    spans = ours.spans or _written_as_spans(blocks.values())
+    matcher: Matcher | SpanMatcher = SpanMatcher(lines, fmt) if spans else Matcher(units, fmt)
     edits: dict[int, tuple[int, str]] = {}  # start line -> (end line, replacement)
     inserts: dict[int, list[str]] = {}  # insert before line -> texts
     new_blocks: dict[int, BlockRecord] = {}
@@ -653,8 +654,9 @@ def merge_page(
     else:
         appended = fresh
 
-    # 3. metadata in the head (everything before the first highlight-like block)
-    if base_head is not None:
+    # 3. metadata in the head (everything before the first highlight-like block); not when the
+    # templates changed: a page the user touched keeps its head as it is.
+    if base_head is not None and not rebase:
         if isinstance(matcher, SpanMatcher):
             end = matcher.head_end(list(found.values()))
         else:
@@ -687,6 +689,12 @@ def merge_page(
 
 
 _BARE_LF = re.compile(r"(?<!\r)\n")
+
+
+def _written_as_spans(records: Iterable[BlockRecord]) -> bool:
+    """True when some highlight was written as something other than a list item (by a user's
+    template the target no longer uses): only the SpanMatcher finds such a block again."""
+    return any(not _LIST_MARK.match(record.text.lstrip(" \t")) for record in records)
 
 
 def _crlf_throughout(text: str) -> bool:
