@@ -49,6 +49,7 @@ from hypothesis.stateful import (
 from syncd.adapters.base import Section
 from syncd.errors import SafetyStop
 from syncd.notes.blockids import ID_LINE
+from syncd.standin.library import _SPECIAL_TEXTS
 from syncd.sync.engine import TargetSummary
 from tests.harness import SECTION_TIME, Harness
 from tests.unit.template_cases import CASES, TemplateCase, core_lines
@@ -358,17 +359,27 @@ class MergeMachine(RuleBasedStateMachine):
         start=st.sampled_from(HOSTILE_STARTS),
         second=st.none() | st.sampled_from(HOSTILE_LINES),
         note=st.sampled_from(["", "- a note like an item", "> a quoted note\n# and a heading"]),
+        special=st.none() | st.sampled_from(_SPECIAL_TEXTS),
     )
     def upstream_add_hostile_highlight(
-        self, pick: int, words_: str, start: str, second: str | None, note: str
+        self,
+        pick: int,
+        words_: str,
+        start: str,
+        second: str | None,
+        note: str,
+        special: str | None,
     ) -> None:
-        """A highlight whose lines look like Markdown or Logseq structure (custom templates)."""
+        """A highlight whose lines look like Markdown or Logseq structure (custom templates):
+        built here, or one of the stand-in's hostile texts after the token."""
         books = self._live_books()
         book = books[pick % len(books)]
         token = self._token("h")
         text = f"{start}{token} {words_}"
         if second is not None:
             text += "\n" + second.format(words_)
+        if special is not None:
+            text = f"{token} {special}"
         hid = self.h.source.add_highlight(book.book_id, text, note=note)
         self.highlights[hid] = HighlightModel(hid, book.book_id, token, text, note)
 
@@ -464,7 +475,7 @@ class MergeMachine(RuleBasedStateMachine):
         assert index is not None
         token = self._token("u")
         indent = _indent(lines[index]) + (_child_indent(self.fmt) if child else "")
-        if self._by_unit():
+        if self._by_unit() and self.fmt == "obsidian":
             indent = ""  # a paragraph or list item of the person's right after the highlight
         line = f"{indent}- {token} {words_}"
         lines.insert(self._unit_range(book, lines, hl)[1], line)
@@ -671,9 +682,9 @@ class MergeMachine(RuleBasedStateMachine):
             assert conflict.highlight_id in self.edited, f"conflict on an unedited {conflict}"
 
     def _by_unit(self) -> bool:
-        """Obsidian with a custom template: a highlight is no list item with children, so the
-        person's edits go by its unit, not by indentation."""
-        return self.case is not None and self.fmt == "obsidian"
+        """A custom template: a highlight is no list item with children (and a Logseq highlight
+        may hold blank continuation lines), so the person's edits go by its unit."""
+        return self.case is not None
 
     def _unit_range(self, book: BookModel, lines: list[str], hl: HighlightModel) -> tuple[int, int]:
         """The lines of the highlight's block in `lines`: its line and the lines nested under it,
@@ -689,10 +700,22 @@ class MergeMachine(RuleBasedStateMachine):
         want = [line.rstrip() for line in core_lines(record.text)]
         own = next(k for k, line in enumerate(want) if hl.token in line)
         want[own] = lines[index].rstrip()
-        start = index - own
-        found = [line.rstrip() for line in lines[start : start + len(want)]]
-        assert start >= 0 and found == want, f"{hl.hid}: its unit is not whole: {want}"
-        return start, start + len(want)
+        keep = [i for i, line in enumerate(lines) if not ID_LINE.match(line)]  # Logseq ids aside
+        first = keep.index(index) - own
+        found = [lines[i].rstrip() for i in keep[max(first, 0) : first + len(want)]]
+        assert first >= 0 and found == want, f"{hl.hid}: its unit is not whole: {want}"
+        start, end = keep[first], keep[first + len(want) - 1] + 1
+        own_indent = _indent(lines[start])
+        while end < len(lines) and (
+            ID_LINE.match(lines[end])
+            or (
+                self.fmt == "logseq"
+                and lines[end].strip()
+                and len(_indent(lines[end])) > len(own_indent)
+            )
+        ):
+            end += 1  # its `id::` line, and child blocks the person added under it
+        return start, end
 
     def _check_highlight_current(self, hl: HighlightModel, lines: list[str], path: str) -> None:
         if self.case is not None:
