@@ -408,6 +408,9 @@ class SpanMatcher:
         if block_id:
             for index in free:
                 if block_id in self.lines[index]:
+                    if ID_LINE.match(self.lines[index]):  # Logseq: under the first block's text
+                        start = self._block_start(index)
+                        return self._around(start, want, lambda _line: True, fallback=index)
                     return self._around(index, want, lambda line: block_id in line)
         for url in _LINK_URL.findall(reference):
             holding = [i for i in free if url in self.lines[i]]
@@ -420,12 +423,28 @@ class SpanMatcher:
                     return self._around(index, want, lambda line: key in _loose(line))
         return None
 
-    def _around(self, index: int, want: list[str], holds: Callable[[str], bool]) -> Unit:
+    def _block_start(self, index: int) -> int:
+        """The first line of the Logseq block whose `id::` line is at `index` (its first block
+        line above; `index` itself when there is none)."""
+        start = index
+        while start > 0 and (
+            ID_LINE.match(self.lines[start]) or not _LIST_MARK.match(self.lines[start].lstrip())
+        ):
+            start -= 1
+        return start if _LIST_MARK.match(self.lines[start].lstrip()) else index
+
+    def _around(
+        self,
+        index: int,
+        want: list[str],
+        holds: Callable[[str], bool],
+        fallback: int | None = None,
+    ) -> Unit:
         """The unit of an edited highlight found by its line `index`: the whole run of lines its
         record had, lined up on the record's line that `holds` the same id, link or words, when
         that run is free and differs from the record in at most one line (the line edited);
-        else that one line. (What the user sees as theirs in a conflict, where a new highlight
-        goes after it with layout = "rewrite".)"""
+        else that one line (or `fallback`). (What the user sees as theirs in a conflict, where a
+        new highlight goes after it with layout = "rewrite".)"""
         anchor = next((k for k, line in enumerate(want) if holds(line)), None)
         position = bisect.bisect_left(self._keep, index)
         if anchor is not None and position < len(self._keep) and self._keep[position] == index:
@@ -436,7 +455,8 @@ class SpanMatcher:
                 if differing <= 1 and not any(self.used[start:end]):
                     kept = [self.lines[self._keep[p]] for p in range(first, last + 1)]
                     return self._unit(start, end, "".join(kept))
-        return self._unit(index, index + 1, self.lines[index])
+        line = index if fallback is None else fallback
+        return self._unit(line, line + 1, self.lines[line])
 
     def head_end(self, found: Sequence[Unit]) -> int:
         """The page head ends where the first highlight found begins (no metadata merge when

@@ -370,21 +370,22 @@ def test_the_cases_are_not_list_items() -> None:
 
 
 @cases
+@pytest.mark.parametrize("block_ids", [False, True], ids=["", "block_ids"])
 def test_a_new_highlight_goes_after_the_whole_of_an_edited_one_with_layout_rewrite(
-    tmp_path: Path, case: TemplateCase
+    tmp_path: Path, case: TemplateCase, block_ids: bool
 ) -> None:
     """Found writing these tests: a highlight the user edited is found by its link (or id, or
     words) alone, and was taken to be that one line. With layout = "rewrite" a new highlight
     that follows it was put after that line, inside the edited highlight (between a quote and
     its note); a conflict showed only the link line as the user's text."""
-    h, ids = _setup(tmp_path, case, layout="rewrite")
+    h, ids = _setup(tmp_path, case, layout="rewrite", block_ids=block_ids)
     h.write(1, h.read(1).replace("Bravo highlight text here", "Bravo highlight, my wording"))
     edited = _block(h, ids[1]).replace("Bravo highlight text here", "Bravo highlight, my wording")
     bravo = h.source.books[1].highlights[1].location or 0
     new = h.source.add_highlight(1, "After bravo comes this", location=bravo)
     h.source.edit(ids[1], text="Bravo highlight, Readwise wording")
     h.sync()
-    lines = h.read(1).split("\n")
+    lines = [line for line in h.read(1).split("\n") if "id:: " not in line]
     _start, end = unit_span(lines, edited)  # the user's highlight is whole, as they left it
     assert end <= unit_span(lines, _block(h, new))[0]
     [(_book, conflict)] = h.store.conflicts("t")
