@@ -144,7 +144,9 @@ def _calibrate(setup: Setup, tmp_path: Path) -> Run:
     own = Setup(setup.server, setup.library, config, obsidian, logseq, state)
     run = run_once(own, pass_time(0), KillPlan())
     pages = [p.read_text(encoding="utf-8") for p in obsidian.rglob("*.md")]
-    assert pages and all("## Highlights\n> " in page for page in pages), "not the custom template"
+    # Block quotes (a page may start with a Reader heading highlight, `#### text`), no list.
+    assert any("## Highlights\n> " in page for page in pages), "not the custom template"
+    assert not any("## Highlights\n- " in page for page in pages), "not the custom template"
     return run
 
 
