@@ -459,9 +459,15 @@ class SpanMatcher:
         return self._unit(line, line + 1, self.lines[line])
 
     def head_end(self, found: Sequence[Unit]) -> int:
-        """The page head ends where the first highlight found begins (no metadata merge when
-        none is found)."""
-        return min((unit.start for unit in found), default=0)
+        """The page head ends where the first highlight found begins; when none is (the user
+        deleted them all), at the first section header (Logseq: the first block)."""
+        if found:
+            return min(unit.start for unit in found)
+        for index, line in enumerate(self.lines):
+            body = line_body(line)
+            if _SECTION_HEADER.match(body) or (self.fmt == "logseq" and body.startswith("-")):
+                return index
+        return len(self.lines)
 
 
 def _holding(part: str) -> Callable[[str], bool]:

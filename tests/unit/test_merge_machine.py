@@ -963,3 +963,26 @@ def test_rewrite_layout_keeps_a_blank_line_before_the_persons_paragraph(tmp_path
     h.sync()
     assert "hx0003q cedar delta, corrected" in h.read(1)
     assert h.page(1).tombstones == frozenset()
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_metadata_follows_readwise_on_a_page_whose_highlights_the_user_all_deleted(
+    tmp_path: Path, case: TemplateCase
+) -> None:
+    """Found by the machine (custom templates): once the person deleted every highlight of a
+    page, the SpanMatcher found no highlight to end the page head at, so no metadata line was
+    merged: a new author in Readwise never reached the page."""
+    h = Harness(tmp_path, case.fmt, templates=case.templates())
+    h.source.add_book(1, "The Book", ["hx0001q amber basil"])
+    h.sync()
+    record = h.page(1).blocks[h.source.live_ids(1)[0]].text
+    lines = h.read(1).split("\n")
+    want = core_lines(record)
+    start = next(i for i in range(len(lines)) if lines[i : i + len(want)] == want)
+    del lines[start : start + len(want)]
+    h.write(1, "\n".join(lines))
+    h.source.edit_book(1, author="Bea Newauthor")
+    h.source.add_highlight(1, "hx0002q cedar delta")  # the book must be in the export
+    h.sync()
+    text = h.read(1)
+    assert "Bea Newauthor" in text and "Ann Author" not in text and "hx0001q" not in text
