@@ -390,3 +390,39 @@ def test_a_new_highlight_goes_after_the_whole_of_an_edited_one_with_layout_rewri
     assert end <= unit_span(lines, _block(h, new))[0]
     [(_book, conflict)] = h.store.conflicts("t")
     assert core_lines(conflict.theirs) == core_lines(edited)
+
+
+@cases
+def test_upstream_edit_of_a_tagged_highlight_once_a_section_was_appended_after_it(
+    tmp_path: Path, case: TemplateCase
+) -> None:
+    """Appending to a touched page trims the page's end (as Readwise's plugin does): a last
+    line ending in a space (a tags line) loses it. The highlight is still syncd's own."""
+    h = Harness(tmp_path, case.fmt, templates=case.templates())
+    h.source.add_book(1, "The Book", ["Alpha highlight text here"])
+    tagged = h.source.add_highlight(1, "Bravo tagged", tags=("favorite",), note="a note")
+    h.sync()
+    h.write(1, h.read(1).replace("Alpha highlight text here", "Alpha, my wording"))
+    h.source.add_highlight(1, "Charlie is new")
+    h.sync()
+    h.source.edit(tagged, text="Bravo tagged, corrected")
+    summary = h.sync()
+    assert "Bravo tagged, corrected" in h.read(1) and "Alpha, my wording" in h.read(1)
+    assert summary.conflicts == 0 and h.store.conflicts("t") == []
+
+
+@cases
+def test_a_page_saved_with_crlf_line_endings_merges_and_stays_crlf(
+    tmp_path: Path, case: TemplateCase
+) -> None:
+    h, ids = _setup(tmp_path, case)
+    page = (h.read(1) + own_line(case.fmt, "mine")).replace("\n", "\r\n")
+    h.path(1).write_bytes(page.encode("utf-8"))
+    h.source.edit(ids[0], text="Alpha highlight, corrected")
+    h.source.add_highlight(1, "Echo is new")
+    summary = h.sync()
+    data = h.path(1).read_bytes().decode("utf-8")
+    assert "Alpha highlight, corrected" in data and "Alpha highlight text" not in data
+    assert data.count("Echo is new") == 1 and "mine" in data
+    assert data.count("\n") == data.count("\r\n")
+    assert summary.conflicts == 0
