@@ -15,7 +15,7 @@ import pytest
 from syncd.notes.template_check import sample_book
 from syncd.sync.state import StateStore
 from tests.e2e.conftest import Setup, use_templates
-from tests.e2e.crash_checks import CRASH_TEMPLATES, model_book, targets_of
+from tests.e2e.crash_checks import CRASH_TEMPLATES, model_book, parse_event, targets_of
 
 BROKEN = {
     # a syntax error: the `if` is never closed
@@ -71,6 +71,10 @@ def test_a_template_failing_on_one_book_skips_only_that_book(setup: Setup) -> No
     assert setup.run("check").returncode == 0  # the sample book renders
     result = setup.run("--once")
     assert result.returncode != 0 and "1 FAILED" in result.stdout, result.stdout
+    events = map(parse_event, result.stderr.splitlines())
+    logged = [e for e in events if e["event"] == "book.failed"]
+    assert [e["book_id"] for e in logged] == [book_id]
+    assert f"{folder / 'page_metadata.j2'}:3: ZeroDivisionError" in logged[0]["error"]
     written = {p.book_id for p in _live_pages(setup, "obs")}
     assert book_id not in written and len(written) == len(setup.pages("lsq")) - 1
     status = setup.run("status")
