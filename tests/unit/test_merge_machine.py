@@ -358,7 +358,10 @@ class MergeMachine(RuleBasedStateMachine):
         words_=words,
         start=st.sampled_from(HOSTILE_STARTS),
         second=st.none() | st.sampled_from(HOSTILE_LINES),
-        note=st.sampled_from(["", "- a note like an item", "> a quoted note\n# and a heading"]),
+        # (".h3": a Reader heading highlight, written as a heading unless the template says)
+        note=st.sampled_from(
+            ["", "- a note like an item", "> a quoted note\n# and a heading", ".h3"]
+        ),
         special=st.none() | st.sampled_from(_SPECIAL_TEXTS),
     )
     def upstream_add_hostile_highlight(
