@@ -479,6 +479,20 @@ _LINK_URL = re.compile(r"\]\(([^()\s]+)\)")
 _QUOTE_OR_ITEM = re.compile(r"^(?:[ \t]*(?:>|[-*+](?=[ \t])|#{1,6}(?=[ \t])))+")
 
 
+def _shows(unit: Unit, text: str | None) -> bool:
+    """Whether the unit holds this highlight text (whatever template wrote it: quote marks,
+    escapes, indentation and spacing aside). True when the text is unknown."""
+    if text is None:
+        return True
+    return _flat(text) in _flat(unit.text)
+
+
+def _flat(text: str) -> str:
+    """Each line unescaped, without its leading marks (`> `, `- `, `#`), joined by spaces."""
+    lines = (_loose(_ESCAPE.sub(r"\1", line)) for line in text.split("\n"))
+    return _SPACE.sub(" ", " ".join(lines)).strip()
+
+
 def _loose(text: str) -> str:
     """Text compared for "the same words": marks, escapes and spacing ignored."""
     text = _ESCAPE.sub(r"\1", _QUOTE_OR_ITEM.sub("", text.replace("\u00a0", " ")))
@@ -633,7 +647,9 @@ def merge_page(
                 continue  # re-added below as new
             new_tombstones.add(hid)  # the user deleted it: stays deleted
             continue
-        if rebase and upstream is not None:
+        if rebase and upstream is not None and (hid in edited or _shows(unit, ours.texts.get(hid))):
+            # Only the templates changed: the block stays as written, the new render is its
+            # upstream state. (A block whose text Readwise changed meanwhile is replaced below.)
             new_blocks[hid] = replace(record, render=render_hash(upstream))
             continue
         if hid in edited:

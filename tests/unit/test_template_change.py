@@ -181,3 +181,27 @@ def test_a_template_failing_on_one_book_skips_that_book_only(tmp_path: Path, fmt
     assert [core_lines(h.read(2)).count(x) for x in ("Two a", "Two b")] == [0, 0]
     assert all(t in h.read(2) for t in ("Two a", "Two b", "Two c"))
     h.store.close()
+
+
+@cases
+def test_a_readwise_edit_made_with_the_templates_change_still_reaches_a_touched_page(
+    tmp_path: Path, case: TemplateCase
+) -> None:
+    """The pass that first uses new templates also brings a Readwise edit of a highlight the
+    user left alone, on a page the user touched: the edit reaches the page (in the new format);
+    the highlights Readwise did not change stay as they were written."""
+    h = Harness(tmp_path, case.fmt)
+    ids = _library(h)
+    h.sync()
+    h.write(1, h.read(1) + own_line(case.fmt, "mine"))
+    old = {hid: h.page(1).blocks[hid].text for hid in ids}
+    h.source.edit(ids[1], text="Bravo highlight, corrected upstream")
+    h = _switch(h, case.templates())
+    summary = h.sync()
+    text = h.read(1)
+    assert "Bravo highlight, corrected upstream" in text and "Bravo highlight text" not in text
+    unit_span(text.split("\n"), h.page(1).blocks[ids[1]].text)  # in the new format
+    unit_span(text.split("\n"), old[ids[0]])  # its neighbour untouched, in the old one
+    assert summary.conflicts == 0 and "mine" in text
+    assert h.sync().updated == 0
+    h.store.close()
