@@ -766,13 +766,14 @@ class StateStore:
                 )
 
     def mark_all_due(self, target: str) -> None:
-        """Every page of this target is rendered again on this pass (its templates changed)."""
-        sql = "UPDATE pages SET rendered_rev=0 WHERE target=?"
-        if self._db.in_transaction:  # a dry run's, rolled back at its end: so is this
-            self._db.execute(sql, (target,))
+        """Every page of this target is rendered again on this pass (its templates changed).
+        Inside a dry run's transaction it is rolled back with the rest."""
+        update = "UPDATE pages SET rendered_rev=0 WHERE target=?"
+        if self._db.in_transaction:
+            self._db.execute(update, (target,))
             return
         with self.transaction() as db:
-            db.execute(sql, (target,))
+            db.execute(update, (target,))
 
     def mark_due(self, target: str, book_ids: Iterable[int]) -> None:
         """Make these books due again for this target (e.g. `--resync`)."""
