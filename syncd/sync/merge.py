@@ -455,30 +455,93 @@ class SpanMatcher:
 
     def fuzzy(self, reference: str, block_id: str | None, words: str = "") -> Unit | None:
         free = [i for i, used in enumerate(self.used) if not used]
+        want = [line_body(line).rstrip() for line in _core_lines(_without_ids(reference))]
         if block_id:
             for index in free:
                 if block_id in self.lines[index]:
-                    return self._unit(index, index + 1, self.lines[index])
+                    if ID_LINE.match(self.lines[index]):  # Logseq: under the first block's text
+                        start = self._block_start(index)
+                        return self._around(start, want, lambda _line: True, fallback=index)
+                    return self._around(index, want, lambda line: block_id in line)
         for url in _LINK_URL.findall(reference):
             holding = [i for i in free if url in self.lines[i]]
             if len(holding) == 1:  # Kindle neighbours may share one location link
-                return self._unit(holding[0], holding[0] + 1, self.lines[holding[0]])
+                return self._around(holding[0], want, _holding(url))
         key = _loose(words.split("\n", 1)[0])[:60].strip()
         if len(key) >= 12:
             for index in free:
                 if key in _loose(self.lines[index]):
-                    return self._unit(index, index + 1, self.lines[index])
+                    return self._around(index, want, lambda line: key in _loose(line))
         return None
 
+    def _block_start(self, index: int) -> int:
+        """The first line of the Logseq block whose `id::` line is at `index` (its first block
+        line above; `index` itself when there is none)."""
+        start = index
+        while start > 0 and (
+            ID_LINE.match(self.lines[start]) or not _LIST_MARK.match(self.lines[start].lstrip())
+        ):
+            start -= 1
+        return start if _LIST_MARK.match(self.lines[start].lstrip()) else index
+
+    def _around(
+        self,
+        index: int,
+        want: list[str],
+        holds: Callable[[str], bool],
+        fallback: int | None = None,
+    ) -> Unit:
+        """The unit of an edited highlight found by its line `index`: the whole run of lines its
+        record had, lined up on the record's line that `holds` the same id, link or words, when
+        that run is free and differs from the record in at most one line (the line edited);
+        else that one line (or `fallback`). (What the user sees as theirs in a conflict, where a
+        new highlight goes after it with layout = "rewrite".)"""
+        anchor = next((k for k, line in enumerate(want) if holds(line)), None)
+        position = bisect.bisect_left(self._keep, index)
+        if anchor is not None and position < len(self._keep) and self._keep[position] == index:
+            first, last = position - anchor, position - anchor + len(want) - 1
+            if first >= 0 and last < len(self._keep):
+                start, end = self._keep[first], self._keep[last] + 1
+                differing = sum(1 for k, line in enumerate(want) if self._keys[first + k] != line)
+                if differing <= 1 and not any(self.used[start:end]):
+                    kept = [self.lines[self._keep[p]] for p in range(first, last + 1)]
+                    return self._unit(start, end, "".join(kept))
+        line = index if fallback is None else fallback
+        return self._unit(line, line + 1, self.lines[line])
+
     def head_end(self, found: Sequence[Unit]) -> int:
-        """The page head ends where the first highlight found begins (no metadata merge when
-        none is found)."""
-        return min((unit.start for unit in found), default=0)
+        """The page head ends where the first highlight found begins; when none is (the user
+        deleted them all), at the first section header (Logseq: the first block)."""
+        if found:
+            return min(unit.start for unit in found)
+        for index, line in enumerate(self.lines):
+            body = line_body(line)
+            if _SECTION_HEADER.match(body) or (self.fmt == "logseq" and body.startswith("-")):
+                return index
+        return len(self.lines)
+
+
+def _holding(part: str) -> Callable[[str], bool]:
+    return lambda line: part in line
 
 
 _LIST_MARK = re.compile(r"(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 _LINK_URL = re.compile(r"\]\(([^()\s]+)\)")
 _QUOTE_OR_ITEM = re.compile(r"^(?:[ \t]*(?:>|[-*+](?=[ \t])|#{1,6}(?=[ \t])))+")
+
+
+def _shows(unit: Unit, text: str | None) -> bool:
+    """Whether the unit holds this highlight text (whatever template wrote it: quote marks,
+    escapes, indentation and spacing aside). True when the text is unknown."""
+    if text is None:
+        return True
+    return _flat(text) in _flat(unit.text)
+
+
+def _flat(text: str) -> str:
+    """Each line unescaped, without its leading marks (`> `, `- `, `#`), joined by spaces."""
+    lines = (_loose(_ESCAPE.sub(r"\1", line)) for line in text.split("\n"))
+    return _SPACE.sub(" ", " ".join(lines)).strip()
 
 
 def _loose(text: str) -> str:
@@ -522,10 +585,32 @@ def _head_key(line: str, fmt: Format) -> str | None:
     return None
 
 
+_YAML_KEY = re.compile(r"^([A-Za-z0-9_][\w -]*):(?:[ \t]|$)")
+_YAML_FENCE = "---"
+
+
+def _head_keys(bodies: Sequence[str], fmt: Format) -> list[str | None]:
+    """The key of each head line (None: no metadata line). Obsidian: inside the YAML front
+    matter a user's `yaml_front_matter` template wrote, each `key: value` line is keyed by its
+    key (`author: "[[Ann]]"`), so it follows Readwise like the `- Author:` line does."""
+    keys: list[str | None] = []
+    in_front = fmt == "obsidian" and bool(bodies) and bodies[0].rstrip() == _YAML_FENCE
+    for index, body in enumerate(bodies):
+        if in_front and index > 0 and body.rstrip() == _YAML_FENCE:
+            in_front = False
+            keys.append(None)
+        elif in_front:
+            match = _YAML_KEY.match(body) if index > 0 else None
+            keys.append(None if match is None else "yaml:" + match[1].lower())
+        else:
+            keys.append(_head_key(body, fmt))
+    return keys
+
+
 def _keyed_lines(head: str, fmt: Format) -> dict[str, str]:
     out: dict[str, str] = {}
-    for line in head.split("\n"):
-        key = _head_key(line, fmt)
+    lines = head.split("\n")
+    for line, key in zip(lines, _head_keys(lines, fmt), strict=True):
         if key is not None and key not in out:
             out[key] = line
     return out
@@ -540,9 +625,8 @@ def _merge_head(
     changed = 0
     last_keyed = -1
     seen: set[str] = set()
-    for index in range(head_end):
-        body = line_body(lines[index])  # a CRLF file's lines compare without their "\r"
-        key = _head_key(body, fmt)
+    bodies = [line_body(line) for line in lines[:head_end]]  # CRLF lines compare without "\r"
+    for index, (body, key) in enumerate(zip(bodies, _head_keys(bodies, fmt), strict=True)):
         if key is None:
             continue
         last_keyed = index
@@ -583,7 +667,8 @@ def merge_page(
     """
     page = parse(fmt, theirs)
     lines, units = find_units(page, fmt)
-    matcher: Matcher | SpanMatcher = SpanMatcher(lines, fmt) if ours.spans else Matcher(units, fmt)
+    spans = ours.spans or _written_as_spans(blocks.values())
+    matcher: Matcher | SpanMatcher = SpanMatcher(lines, fmt) if spans else Matcher(units, fmt)
     edits: dict[int, tuple[int, str]] = {}  # start line -> (end line, replacement)
     inserts: dict[int, list[str]] = {}  # insert before line -> texts
     new_blocks: dict[int, BlockRecord] = {}
@@ -613,7 +698,9 @@ def merge_page(
                 continue  # re-added below as new
             new_tombstones.add(hid)  # the user deleted it: stays deleted
             continue
-        if rebase and upstream is not None:
+        if rebase and upstream is not None and (hid in edited or _shows(unit, ours.texts.get(hid))):
+            # Only the templates changed: the block stays as written, the new render is its
+            # upstream state. (A block whose text Readwise changed meanwhile is replaced below.)
             new_blocks[hid] = replace(record, render=render_hash(upstream))
             continue
         if hid in edited:
@@ -660,8 +747,9 @@ def merge_page(
     else:
         appended = fresh
 
-    # 3. metadata in the head (everything before the first highlight-like block)
-    if base_head is not None:
+    # 3. metadata in the head (everything before the first highlight-like block); not when the
+    # templates changed: a page the user touched keeps its head as it is.
+    if base_head is not None and not rebase:
         if isinstance(matcher, SpanMatcher):
             end = matcher.head_end(list(found.values()))
         else:
@@ -694,6 +782,12 @@ def merge_page(
 
 
 _BARE_LF = re.compile(r"(?<!\r)\n")
+
+
+def _written_as_spans(records: Iterable[BlockRecord]) -> bool:
+    """True when some highlight was written as something other than a list item (by a user's
+    template the target no longer uses): only the SpanMatcher finds such a block again."""
+    return any(not _LIST_MARK.match(record.text.lstrip(" \t")) for record in records)
 
 
 def _crlf_throughout(text: str) -> bool:

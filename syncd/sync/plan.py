@@ -150,7 +150,7 @@ def _ours(adapter: Adapter, book: Book, sections: tuple[Section, ...], title: st
     fmt: Format = "logseq" if adapter.name == "logseq" else "obsidian"
     ids = {hid: stable_block_id(fmt, hid) for hid in order}
     spans = adapter.tracks_spans or any(heading_level(h) for h in book.live_highlights())
-    texts = {h.id: h.text for h in book.live_highlights()} if spans else {}
+    texts = {h.id: h.text for h in book.live_highlights()}  # the SpanMatcher's words
     return Ours(
         head=parts.head, blocks=parts.blocks, order=order, block_ids=ids, spans=spans, texts=texts
     )

@@ -92,6 +92,14 @@ vault = "{logseq}"
     return config, obsidian, logseq, state
 
 
+def use_templates(config: Path, target: str, folder: Path) -> None:
+    """Give one target of a config `write_config` wrote a templates folder."""
+    text = config.read_text(encoding="utf-8")
+    anchor = f'name = "{target}"\n'
+    assert text.count(anchor) == 1, anchor
+    config.write_text(text.replace(anchor, f'{anchor}templates = "{folder}"\n'), encoding="utf-8")
+
+
 def make_setup(tmp_path: Path, library: Library) -> Iterator[Setup]:
     with StandinServer(library, token=TOKEN) as server:
         config, obsidian, logseq, state = write_config(tmp_path, server.base_url)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import tomllib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,12 @@ from syncd.adapters.base import Adapter, Section
 from syncd.adapters.logseq import LogseqAdapter
 from syncd.adapters.obsidian import ObsidianAdapter
 from syncd.model import Book, book_from_json
+from syncd.notes.template_check import sample_book
+from syncd.notes.template_set import load_template_set
 from syncd.standin import Library, LibrarySnapshot
 from syncd.standin.library import book_json, highlight_json
 from syncd.sync.state import PageRow, StateStore
-from tests.e2e.conftest import Setup
+from tests.e2e.conftest import ROOT, Setup
 from tests.mldoc import outline
 
 FIRST_DAY = datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
@@ -55,8 +58,12 @@ class Target:
 
     @property
     def bullet(self) -> str:
-        """How a highlight block's first line starts."""
-        return "\t- " if self.logseq else "- "
+        """How a highlight block's first line starts (a custom template's own way: `> `)."""
+        book = sample_book()
+        section = Section("first", FIRST_DAY, (book.highlights[0].id,))
+        parts = self.adapter.render_parts(book, [section], self.adapter.page_title(book))
+        first = parts.blocks[book.highlights[0].id].split("\n", 1)[0]
+        return first.split(book.highlights[0].text, 1)[0]
 
     @property
     def child_bullet(self) -> str:
@@ -64,10 +71,31 @@ class Target:
         return "\t\t- " if self.logseq else "    - "
 
 
+# The one custom template set the kill -9 suites run with, on the Obsidian target: block quotes
+# between `---` separators, the note a paragraph (no highlight is a `- ` list item).
+CRASH_TEMPLATES = ROOT / "tests" / "templates" / "merge-obsidian-quote"
+
+
 def targets_of(setup: Setup) -> list[Target]:
+    """The config's two targets, with the templates it gives them (the checks render with them)."""
+    configured = tomllib.loads(setup.config.read_text(encoding="utf-8"))["targets"]
+    folders = {t["name"]: Path(t["templates"]) for t in configured if "templates" in t}
+    obsidian = load_template_set("obsidian", folders.get("obs"))
+    logseq = load_template_set("logseq", folders.get("lsq"))
+    # Readwise's sync log page is no book's page: the checks leave it out.
     return [
-        Target("obs", setup.obsidian, ObsidianAdapter(), logseq=False),
-        Target("lsq", setup.logseq, LogseqAdapter(), logseq=True),
+        Target(
+            "obs",
+            setup.obsidian,
+            ObsidianAdapter(templates=replace(obsidian, notification=None)),
+            logseq=False,
+        ),
+        Target(
+            "lsq",
+            setup.logseq,
+            LogseqAdapter(templates=replace(logseq, notification=None)),
+            logseq=True,
+        ),
     ]
 
 

@@ -8,6 +8,10 @@ that fraction of a whole pass's log lines, odd ones after that fraction of its w
 (start-up and pull included, as the last trial measured it). The delay is the thing under test,
 not a wait for something. The checks are in crash_checks.py.
 
+The Obsidian target writes with a custom template set (tests/templates/merge-obsidian-quote:
+block quotes between `---` separators, the note a paragraph), so every check also holds for
+highlights that are not `- ` list items; the Logseq target keeps Readwise's defaults.
+
 CI runs 6 trials on a 300-book library; SYNCD_LONG=1 runs 120 on 600 books, and
 SYNCD_CRASH_TRIALS=N sets the number of trials. `-s` prints where the kills landed.
 
@@ -37,8 +41,9 @@ import pytest
 
 from syncd.standin import generate_library
 from syncd.sync.state import StateStore
-from tests.e2e.conftest import ROOT, TOKEN, Setup, make_setup, write_config
+from tests.e2e.conftest import ROOT, TOKEN, Setup, make_setup, use_templates, write_config
 from tests.e2e.crash_checks import (
+    CRASH_TEMPLATES,
     Expectations,
     MldocQueue,
     change_upstream,
@@ -63,7 +68,10 @@ MLDOC_SAMPLE = 40 if LONG else 0
 
 @pytest.fixture
 def big(tmp_path: Path) -> Iterator[Setup]:
-    yield from make_setup(tmp_path, generate_library(books=BOOKS, highlights=HIGHLIGHTS, seed=11))
+    library = generate_library(books=BOOKS, highlights=HIGHLIGHTS, seed=11)
+    for setup in make_setup(tmp_path, library):
+        use_templates(setup.config, "obs", CRASH_TEMPLATES)
+        yield setup
 
 
 @dataclass(frozen=True)
@@ -132,8 +140,14 @@ def _calibrate(setup: Setup, tmp_path: Path) -> Run:
     folder = tmp_path / "calibration"
     folder.mkdir()
     config, obsidian, logseq, state = write_config(folder, setup.server.base_url)
+    use_templates(config, "obs", CRASH_TEMPLATES)
     own = Setup(setup.server, setup.library, config, obsidian, logseq, state)
-    return run_once(own, pass_time(0), KillPlan())
+    run = run_once(own, pass_time(0), KillPlan())
+    pages = [p.read_text(encoding="utf-8") for p in obsidian.rglob("*.md")]
+    # Block quotes (a page may start with a Reader heading highlight, `#### text`), no list.
+    assert any("## Highlights\n> " in page for page in pages), "not the custom template"
+    assert not any("## Highlights\n- " in page for page in pages), "not the custom template"
+    return run
 
 
 @pytest.mark.mldoc

@@ -17,6 +17,12 @@ token contains, so each search below has exactly one right answer.
 
 Bugs the machine found are kept as plain regression tests at the end of the file.
 SYNCD_LONG=1 runs many more and longer examples.
+
+The machine also runs with custom templates in which a highlight is not a `- ` list item
+(tests/templates/merge-*, see tests/unit/template_cases.py), with hostile highlight texts (first
+or second lines that start with `- `, `> `, `#`, `---`, `key::`). There the person's edits go by
+the highlight's whole unit (what its template rendered, as the state store recorded it), and a
+highlight is current when what syncd renders for it now stands in its page, line for line.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -40,10 +46,13 @@ from hypothesis.stateful import (
     rule,
 )
 
+from syncd.adapters.base import Section
 from syncd.errors import SafetyStop
 from syncd.notes.blockids import ID_LINE
+from syncd.standin.library import _SPECIAL_TEXTS
 from syncd.sync.engine import TargetSummary
-from tests.harness import Harness
+from tests.harness import SECTION_TIME, Harness
+from tests.unit.template_cases import CASES, TemplateCase, core_lines
 
 Fmt = Literal["obsidian", "logseq"]
 
@@ -61,8 +70,12 @@ WORDS = (
     "saffron", "thistle", "umber", "velvet", "willow", "yarrow", "zephyr",
 )  # fmt: skip
 words = st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join)
+# What a hostile highlight's first line starts with (before its token) and its second line.
+HOSTILE_STARTS = ("", "", "- ", "> ", "# ", "#", "1. ", "**")
+HOSTILE_LINES = ("- {}", "> {}", "# {}", "---", "key:: {}", "    {}", "```")
 picks = st.integers(min_value=0, max_value=10_000)
 TEMP_FILE = re.compile(r"^\.syncd-.*\.tmp$")
+CASES_BY_NAME = {case.name: case for case in CASES}
 
 # Open bugs in syncd, by name. While a bug is open, pin it with an xfail(strict=True) regression
 # test at the end of this file and name it here: the machine then steers around the one step that
@@ -164,6 +177,7 @@ def _normalised_block(lines: list[str]) -> str:
 
 class MergeMachine(RuleBasedStateMachine):
     fmt: Fmt = "obsidian"
+    case: TemplateCase | None = None  # the templates (None: Readwise's defaults)
 
     def __init__(self) -> None:
         super().__init__()
@@ -274,6 +288,10 @@ class MergeMachine(RuleBasedStateMachine):
             layout=layout,
             on_upstream_delete=on_upstream_delete,
             block_ids=block_ids,
+            # Readwise's sync log page (Logseq) is left out, as with the defaults.
+            templates=None
+            if self.case is None
+            else replace(self.case.templates(), notification=None),
         )
         self.real_write_batch = self.h.files.write_batch
         self.h.files.write_batch = self._write_batch_hook  # type: ignore[method-assign]
@@ -333,6 +351,40 @@ class MergeMachine(RuleBasedStateMachine):
         if "append-trims-tags-space" in OPEN_BUGS and self.fmt == "obsidian":
             tags = ()  # Obsidian's Tags line ends with a space
         self._add_highlight(book.book_id, text, note, location, tags)
+
+    @precondition(lambda self: self.case is not None and self._live_books())
+    @rule(
+        pick=picks,
+        words_=words,
+        start=st.sampled_from(HOSTILE_STARTS),
+        second=st.none() | st.sampled_from(HOSTILE_LINES),
+        # (".h3": a Reader heading highlight, written as a heading unless the template says)
+        note=st.sampled_from(
+            ["", "- a note like an item", "> a quoted note\n# and a heading", ".h3"]
+        ),
+        special=st.none() | st.sampled_from(_SPECIAL_TEXTS),
+    )
+    def upstream_add_hostile_highlight(
+        self,
+        pick: int,
+        words_: str,
+        start: str,
+        second: str | None,
+        note: str,
+        special: str | None,
+    ) -> None:
+        """A highlight whose lines look like Markdown or Logseq structure (custom templates):
+        built here, or one of the stand-in's hostile texts after the token."""
+        books = self._live_books()
+        book = books[pick % len(books)]
+        token = self._token("h")
+        text = f"{start}{token} {words_}"
+        if second is not None:
+            text += "\n" + second.format(words_)
+        if special is not None:
+            text = f"{token} {special}"
+        hid = self.h.source.add_highlight(book.book_id, text, note=note)
+        self.highlights[hid] = HighlightModel(hid, book.book_id, token, text, note)
 
     @precondition(lambda self: self._live_highlights())
     @rule(pick=picks, words_=words, note=st.none() | st.sampled_from(["", "an upstream note"]))
@@ -426,8 +478,10 @@ class MergeMachine(RuleBasedStateMachine):
         assert index is not None
         token = self._token("u")
         indent = _indent(lines[index]) + (_child_indent(self.fmt) if child else "")
+        if self._by_unit() and self.fmt == "obsidian":
+            indent = ""  # a paragraph or list item of the person's right after the highlight
         line = f"{indent}- {token} {words_}"
-        lines.insert(_subtree_end(lines, index), line)
+        lines.insert(self._unit_range(book, lines, hl)[1], line)
         self._write(book, "\n".join(lines))
         self.user_lines[token] = UserLine(book.book_id, line)
 
@@ -449,9 +503,8 @@ class MergeMachine(RuleBasedStateMachine):
         hl = candidates[pick % len(candidates)]
         book = self.books[hl.book_id]
         lines = self._read(book).split("\n")
-        index = _line_with(lines, hl.token)
-        assert index is not None
-        del lines[index : _subtree_end(lines, index)]
+        start, end = self._unit_range(book, lines, hl)
+        del lines[start:end]
         self._write(book, "\n".join(lines))
         self.user_deleted.add(hl.hid)
         self._forget_missing_lines(book)
@@ -631,7 +684,46 @@ class MergeMachine(RuleBasedStateMachine):
         for _book_id, conflict in self.h.store.conflicts("t"):
             assert conflict.highlight_id in self.edited, f"conflict on an unedited {conflict}"
 
+    def _by_unit(self) -> bool:
+        """A custom template: a highlight is no list item with children (and a Logseq highlight
+        may hold blank continuation lines), so the person's edits go by its unit."""
+        return self.case is not None
+
+    def _unit_range(self, book: BookModel, lines: list[str], hl: HighlightModel) -> tuple[int, int]:
+        """The lines of the highlight's block in `lines`: its line and the lines nested under it,
+        or (by unit) the lines its template rendered as the state store recorded them, with the
+        line holding its token as the person may have edited it."""
+        index = _line_with(lines, hl.token)
+        assert index is not None
+        if not self._by_unit():
+            return index, _subtree_end(lines, index)
+        page = self.h.store.page("t", book.book_id)
+        record = None if page is None else page.blocks.get(hl.hid)
+        assert record is not None, f"no record of {hl.hid} though it is on disk"
+        want = [line.rstrip() for line in core_lines(record.text)]
+        own = next(k for k, line in enumerate(want) if hl.token in line)
+        want[own] = lines[index].rstrip()
+        keep = [i for i, line in enumerate(lines) if not ID_LINE.match(line)]  # Logseq ids aside
+        first = keep.index(index) - own
+        found = [lines[i].rstrip() for i in keep[max(first, 0) : first + len(want)]]
+        assert first >= 0 and found == want, f"{hl.hid}: its unit is not whole: {want}"
+        start, end = keep[first], keep[first + len(want) - 1] + 1
+        own_indent = _indent(lines[start])
+        while end < len(lines) and (
+            ID_LINE.match(lines[end])
+            or (
+                self.fmt == "logseq"
+                and lines[end].strip()
+                and len(_indent(lines[end])) > len(own_indent)
+            )
+        ):
+            end += 1  # its `id::` line, and child blocks the person added under it
+        return start, end
+
     def _check_highlight_current(self, hl: HighlightModel, lines: list[str], path: str) -> None:
+        if self.case is not None:
+            self._check_rendered_current(hl, lines, path)
+            return
         index = _line_with(lines, hl.token)
         assert index is not None, f"highlight {hl.hid} ({hl.token}) is missing from {path}"
         block = _normalised_block(lines[index : _subtree_end(lines, index)])
@@ -641,6 +733,18 @@ class MergeMachine(RuleBasedStateMachine):
             assert note_marker + hl.note in block, f"{path}: note of {hl.hid} not current"
         else:
             assert note_marker not in block, f"{path}: stale note on {hl.hid}"
+
+    def _check_rendered_current(self, hl: HighlightModel, lines: list[str], path: str) -> None:
+        """What syncd renders for the highlight now stands in its page, line for line."""
+        page = self.h.store.page("t", hl.book_id)
+        assert page is not None
+        book = self.h.source.books[hl.book_id]
+        section = Section("first", SECTION_TIME, (hl.hid,))
+        block = self.h.adapter.render_parts(book, [section], page.page_title).blocks[hl.hid]
+        want = [line.rstrip() for line in core_lines(block)]
+        have = [line.rstrip() for line in lines if not ID_LINE.match(line)]
+        runs = sum(have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1))
+        assert runs == 1, f"{path}: highlight {hl.hid} not current ({runs} times):\n{block}"
 
     def _check_a_second_pass_writes_nothing(self) -> None:
         before = self._snapshot()
@@ -675,6 +779,46 @@ TestObsidianMergeMachine = ObsidianMergeMachine.TestCase
 TestObsidianMergeMachine.settings = MACHINE_SETTINGS
 TestLogseqMergeMachine = LogseqMergeMachine.TestCase
 TestLogseqMergeMachine.settings = MACHINE_SETTINGS
+
+# With custom templates: fewer examples each in CI (five machines), as many under SYNCD_LONG.
+TEMPLATE_SETTINGS = settings(MACHINE_SETTINGS, max_examples=200 if LONG else 10)
+
+
+class ObsidianQuoteMergeMachine(MergeMachine):
+    fmt: Fmt = "obsidian"
+    case = CASES_BY_NAME["merge-obsidian-quote"]
+
+
+class ObsidianCalloutMergeMachine(MergeMachine):
+    fmt: Fmt = "obsidian"
+    case = CASES_BY_NAME["merge-obsidian-callout"]
+
+
+class ObsidianHeadingMergeMachine(MergeMachine):
+    fmt: Fmt = "obsidian"
+    case = CASES_BY_NAME["merge-obsidian-heading"]
+
+
+class LogseqQuoteMergeMachine(MergeMachine):
+    fmt: Fmt = "logseq"
+    case = CASES_BY_NAME["merge-logseq-quote"]
+
+
+class LogseqLocationMergeMachine(MergeMachine):
+    fmt: Fmt = "logseq"
+    case = CASES_BY_NAME["merge-logseq-location"]
+
+
+TestObsidianQuoteMergeMachine = ObsidianQuoteMergeMachine.TestCase
+TestObsidianQuoteMergeMachine.settings = TEMPLATE_SETTINGS
+TestObsidianCalloutMergeMachine = ObsidianCalloutMergeMachine.TestCase
+TestObsidianCalloutMergeMachine.settings = TEMPLATE_SETTINGS
+TestObsidianHeadingMergeMachine = ObsidianHeadingMergeMachine.TestCase
+TestObsidianHeadingMergeMachine.settings = TEMPLATE_SETTINGS
+TestLogseqQuoteMergeMachine = LogseqQuoteMergeMachine.TestCase
+TestLogseqQuoteMergeMachine.settings = TEMPLATE_SETTINGS
+TestLogseqLocationMergeMachine = LogseqLocationMergeMachine.TestCase
+TestLogseqLocationMergeMachine.settings = TEMPLATE_SETTINGS
 
 
 # --- regression tests for bugs the machine found -----------------------------------------------
@@ -822,3 +966,26 @@ def test_rewrite_layout_keeps_a_blank_line_before_the_persons_paragraph(tmp_path
     h.sync()
     assert "hx0003q cedar delta, corrected" in h.read(1)
     assert h.page(1).tombstones == frozenset()
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_metadata_follows_readwise_on_a_page_whose_highlights_the_user_all_deleted(
+    tmp_path: Path, case: TemplateCase
+) -> None:
+    """Found by the machine (custom templates): once the person deleted every highlight of a
+    page, the SpanMatcher found no highlight to end the page head at, so no metadata line was
+    merged: a new author in Readwise never reached the page."""
+    h = Harness(tmp_path, case.fmt, templates=case.templates())
+    h.source.add_book(1, "The Book", ["hx0001q amber basil"])
+    h.sync()
+    record = h.page(1).blocks[h.source.live_ids(1)[0]].text
+    lines = h.read(1).split("\n")
+    want = core_lines(record)
+    start = next(i for i in range(len(lines)) if lines[i : i + len(want)] == want)
+    del lines[start : start + len(want)]
+    h.write(1, "\n".join(lines))
+    h.source.edit_book(1, author="Bea Newauthor")
+    h.source.add_highlight(1, "hx0002q cedar delta")  # the book must be in the export
+    h.sync()
+    text = h.read(1)
+    assert "Bea Newauthor" in text and "Ann Author" not in text and "hx0001q" not in text
