@@ -23,7 +23,7 @@ import httpx
 
 from syncd.advice import log_setup_warnings
 from syncd.config import Config, resolve_token
-from syncd.errors import SafetyStop, SyncdError
+from syncd.errors import SafetyStop, SyncdError, TemplateError
 from syncd.lock import StateLock
 from syncd.log import get_logger, redact_text
 from syncd.progress import ProgressLine
@@ -184,7 +184,8 @@ def record_failure(
 
 def failure_exit_code(summary: PassSummary, local: LocalSources | None = None) -> int:
     """0 when every file went through; 8 when a target paused for safety; 5 when only vault
-    files failed (unreadable, not UTF-8, unwritable: each logged with its book and path); 1
+    files failed (unreadable, not UTF-8, unwritable: each logged with its book and path); 2
+    when only a user's template failed on some books (each logged with its file and line); 1
     when something else did (a bug); otherwise 9 when a device source could not be read (the
     rest of the pass was done)."""
     kinds = {kind for target in summary.targets for kind, _message in target.errors}
@@ -192,4 +193,6 @@ def failure_exit_code(summary: PassSummary, local: LocalSources | None = None) -
         return EXIT_BAD_SOURCE if local is not None and local.failed else EXIT_OK
     if "SafetyStop" in kinds:
         return SafetyStop.exit_code
-    return 5 if kinds <= _VAULT_ERROR_KINDS else 1
+    if kinds <= _VAULT_ERROR_KINDS:
+        return 5
+    return TemplateError.exit_code if kinds <= {"TemplateProblem"} else 1

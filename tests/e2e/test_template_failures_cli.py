@@ -70,7 +70,7 @@ def test_a_template_failing_on_one_book_skips_only_that_book(setup: Setup) -> No
     folder = _templates(setup, {"page_metadata.j2": metadata})
     assert setup.run("check").returncode == 0  # the sample book renders
     result = setup.run("--once")
-    assert result.returncode != 0 and "1 FAILED" in result.stdout, result.stdout
+    assert result.returncode == 2 and "1 FAILED" in result.stdout, result.stdout
     events = map(parse_event, result.stderr.splitlines())
     logged = [e for e in events if e["event"] == "book.failed"]
     assert [e["book_id"] for e in logged] == [book_id]
