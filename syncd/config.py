@@ -83,6 +83,7 @@ class TargetConfig:
     rename_on_title_change: bool = False
     journal_format: str | None = None  # overrides logseq/config.edn's :journal/page-title-format
     enabled: bool = True
+    write_back: frozenset[str] = frozenset()  # fields sent back to Readwise: note, tags, text
 
     @property
     def root(self) -> Path:
@@ -289,6 +290,27 @@ def _folder(value: object, _ctx: _Context) -> str:
     return folder.as_posix()
 
 
+WRITE_BACK_FIELDS = ("note", "tags", "text")
+
+
+def _write_back(value: object, _ctx: _Context) -> frozenset[str]:
+    known = ", ".join(f'"{name}"' for name in WRITE_BACK_FIELDS)
+    if not isinstance(value, list):
+        raise _Invalid(f"must be a list of fields from {known} (or [] to send nothing)")
+    unknown = [item for item in value if item not in WRITE_BACK_FIELDS]
+    if unknown:
+        raise _Invalid(
+            "has unknown fields "
+            + ", ".join(
+                _describe(item, secret=False) + _suggest(item, WRITE_BACK_FIELDS)
+                for item in unknown
+            )
+            + f"; known: {known}",
+            show_value=False,
+        )
+    return frozenset(str(item) for item in value)
+
+
 def _categories(value: object, _ctx: _Context) -> frozenset[str] | None:
     known = ", ".join(f'"{name}"' for name in CATEGORIES)
     if not isinstance(value, list) or not value:
@@ -334,6 +356,7 @@ RESYNC_DELETED = Key("resync_deleted", _bool, False)
 RENAME_ON_TITLE_CHANGE = Key("rename_on_title_change", _bool, False)
 JOURNAL_FORMAT = Key("journal_format", _optional_string, None)
 ENABLED = Key("enabled", _bool, True)
+WRITE_BACK = Key("write_back", _write_back, frozenset())
 
 SCHEMA: Mapping[str, Section] = {
     "readwise": Section(
@@ -364,6 +387,7 @@ SCHEMA: Mapping[str, Section] = {
             RENAME_ON_TITLE_CHANGE,
             JOURNAL_FORMAT,
             ENABLED,
+            WRITE_BACK,
         ),
         is_array=True,
     ),
@@ -508,6 +532,7 @@ def _build_target(table: _Table) -> TargetConfig:
         rename_on_title_change=table.get(RENAME_ON_TITLE_CHANGE),
         journal_format=journal_format,
         enabled=table.get(ENABLED),
+        write_back=table.get(WRITE_BACK),
     )
 
 

@@ -42,6 +42,7 @@ def build_targets(cfg: Config) -> list[TargetRuntime]:
                     on_upstream_delete=target.on_upstream_delete,
                     layout=target.layout,
                     resync_deleted=target.resync_deleted,
+                    write_back=target.write_back,
                 ),
                 adapter=make_adapter(target),
                 read_file=files.read,

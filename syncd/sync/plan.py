@@ -58,6 +58,7 @@ class TargetPolicy:
     on_upstream_delete: Literal["remove", "keep"] = "remove"
     layout: Literal["append", "rewrite"] = "append"
     resync_deleted: bool = False
+    write_back: frozenset[str] = frozenset()  # fields sent back to Readwise (syncd.writeback)
 
 
 @dataclass(frozen=True, slots=True)
