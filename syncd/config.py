@@ -356,7 +356,7 @@ RESYNC_DELETED = Key("resync_deleted", _bool, False)
 RENAME_ON_TITLE_CHANGE = Key("rename_on_title_change", _bool, False)
 JOURNAL_FORMAT = Key("journal_format", _optional_string, None)
 ENABLED = Key("enabled", _bool, True)
-WRITE_BACK = Key("write_back", _write_back, frozenset())
+WRITE_BACK: Key[frozenset[str]] = Key("write_back", _write_back, frozenset())
 
 SCHEMA: Mapping[str, Section] = {
     "readwise": Section(
