@@ -30,7 +30,7 @@ from syncd.lock import StateLock
 from syncd.log import configure_logging, get_logger, redact_text
 from syncd.progress import ProgressLine
 from syncd.runs import record_error, record_pass, summary_line
-from syncd.runtime import build_targets, make_client, section_clock
+from syncd.runtime import build_targets, make_client, make_writeback, section_clock
 from syncd.sync.engine import PassSummary, run_pass
 from syncd.sync.state import (
     PAGE_DELETED_BY_USER,
@@ -39,6 +39,7 @@ from syncd.sync.state import (
     StateStore,
     database_error,
 )
+from syncd.writeback.status import writeback_status, writeback_status_lines
 
 EXIT_OK = 0
 # What SQLite raises when the file or its disk fails (ProgrammingError, IntegrityError and the
@@ -233,6 +234,7 @@ def run_once(
             with httpx.Client(timeout=cfg.readwise.timeout) as http:
                 client = make_client(http, cfg, token)
                 targets = build_targets(cfg)
+                writeback = make_writeback(http, cfg, token)
                 summary = run_pass(
                     store,
                     client,
@@ -246,6 +248,7 @@ def run_once(
                     pull_progress=progress.pulled,
                     force=force,
                     resync=resync,
+                    writeback=writeback,
                 )
         except SyncdError as exc:
             if not dry_run:
@@ -261,6 +264,7 @@ def run_once(
         targets=[t.as_dict() for t in summary.targets],
         elapsed_s=round(summary.elapsed, 3),
         dry_run=dry_run,
+        writeback=summary.writeback.as_dict() if summary.writeback is not None else None,
     )
     if not quiet:
         print(line)
@@ -292,6 +296,8 @@ def _print_plan(summary: PassSummary) -> None:
                 detail += f", {planned.highlights_added} highlights added"
             action = "conflict" if planned.conflicts else planned.action
             print(f"{action:8} {target.name}: {planned.path or '-'} ({detail})")
+    for line in summary.writeback.dry_run_lines() if summary.writeback is not None else ():
+        print(line)
 
 
 def _record_failure(store: StateStore, cfg: Config, started_at: str, exc: SyncdError) -> None:
@@ -362,6 +368,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                         }
                         for book_id, c in store.conflicts(target.name)
                     ],
+                    "write_back": writeback_status(store, target.name),
                     "last_run": None
                     if last is None
                     else {
@@ -402,6 +409,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"    yours:    {conflict['yours'].strip()[:200]!r}\n"
                 f"    Readwise: {conflict['readwise'].strip()[:200]!r}"
             )
+        for line in writeback_status_lines(item["write_back"]):
+            print(line)
     return EXIT_OK
 
 

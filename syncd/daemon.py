@@ -40,7 +40,7 @@ from syncd.lock import StateLock
 from syncd.log import get_logger, redact_text
 from syncd.model import format_timestamp, parse_timestamp
 from syncd.runs import record_error, record_pass
-from syncd.runtime import build_targets, make_client, section_clock
+from syncd.runtime import build_targets, make_client, make_writeback, section_clock
 from syncd.sources.readwise import ReadwiseClient
 from syncd.sync.engine import PassStopped, PassSummary, TargetRuntime, run_pass
 from syncd.sync.pull import ExportPageLike, ExportSource
@@ -139,6 +139,7 @@ class Daemon:
         self._rng = random.Random()
         self._http = httpx.Client(timeout=cfg.readwise.timeout)
         self._client: ReadwiseClient = make_client(self._http, cfg, token)
+        self._writeback = make_writeback(self._http, cfg, token)
         self._targets: list[TargetRuntime] = self._runtimes(cfg)
         self._stop_requested = False
         self._in_network = False
@@ -307,6 +308,7 @@ class Daemon:
                 progress=lambda _target, _done, _total: self._ping_watchdog(),
                 pull_progress=lambda _books, _highlights: self._ping_watchdog(),
                 should_stop=lambda: self._stop_requested,
+                writeback=self._writeback,
             )
         except PassStopped as exc:
             log.info("pass.stopped", reason=str(exc))
@@ -383,6 +385,7 @@ class Daemon:
         self._cfg = cfg
         self._http = httpx.Client(timeout=cfg.readwise.timeout)
         self._client = make_client(self._http, cfg, token)
+        self._writeback = make_writeback(self._http, cfg, token)
         self._targets = self._runtimes(cfg)
         for name in old.keys() - {r.policy.name for r in self._targets}:
             self._watcher.unwatch(name)

@@ -14,8 +14,10 @@ from syncd.adapters.vault import VaultFiles
 from syncd.config import Config, TargetConfig
 from syncd.model import parse_timestamp
 from syncd.sources.readwise import ReadwiseClient, RetryPolicy
+from syncd.sources.readwise_write import ReadwiseWriter
 from syncd.sync.engine import TargetRuntime
 from syncd.sync.plan import TargetPolicy
+from syncd.writeback.push import WriteBack
 
 
 def make_client(http: httpx.Client, cfg: Config, token: str) -> ReadwiseClient:
@@ -25,6 +27,19 @@ def make_client(http: httpx.Client, cfg: Config, token: str) -> ReadwiseClient:
         timeout=cfg.readwise.timeout,
     )
     return ReadwiseClient(http, token=token, base_url=cfg.readwise.base_url, retry=retry)
+
+
+def make_writeback(http: httpx.Client, cfg: Config, token: str) -> WriteBack | None:
+    """The write-back step, when a target sends anything back to Readwise (`write_back`)."""
+    if not any(t.enabled and t.write_back for t in cfg.targets):
+        return None
+    retry = RetryPolicy(
+        max_attempts=cfg.readwise.max_attempts,
+        backoff_max=cfg.readwise.backoff_max,
+        timeout=cfg.readwise.timeout,
+    )
+    writer = ReadwiseWriter(http, token=token, base_url=cfg.readwise.base_url, retry=retry)
+    return WriteBack(writer)
 
 
 def build_targets(cfg: Config) -> list[TargetRuntime]:

@@ -37,6 +37,7 @@ from syncd.sources.readwise import (
     _retry_after_seconds,
     _server_root,
 )
+from syncd.writeback.protocol import HighlightGone, WriteRejected
 
 HIGHLIGHT_PATH = "/api/v2/highlights/{id}/"
 TAGS_PATH = "/api/v2/highlights/{id}/tags/"
@@ -54,25 +55,7 @@ _RETRIED_EXCEPTIONS: tuple[type[Exception], ...] = (
 
 _log = get_logger(__name__)
 
-
-class HighlightGone(Exception):
-    """404: the highlight (or the tag) no longer exists in Readwise."""
-
-    def __init__(self, method: str, path: str) -> None:
-        super().__init__(f"{method} {path}: HTTP 404, gone in Readwise")
-        self.method = method
-        self.path = path
-
-
-class WriteRejected(Exception):
-    """400: Readwise refused the value of `field` (its own words in `message`)."""
-
-    def __init__(self, method: str, path: str, field: str, message: str) -> None:
-        super().__init__(f"{method} {path}: HTTP 400, field {field!r}: {message}")
-        self.method = method
-        self.path = path
-        self.field = field
-        self.message = message
+__all__ = ["HighlightGone", "ReadwiseWriter", "RequestPacer", "WriteRejected"]
 
 
 class _Retryable(Exception):

@@ -11,7 +11,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -34,6 +34,9 @@ from syncd.sync.parallel import Worker, can_fork, start_gated_worker, start_work
 from syncd.sync.plan import FolderNames, PlanContext, Planned, TargetPolicy, plan_book
 from syncd.sync.pull import ExportSource, PullResult, pull, pulls_everything
 from syncd.sync.state import PAGE_LIVE, PageRow, StateStore
+
+if TYPE_CHECKING:
+    from syncd.writeback.push import WriteBack, WriteBackReport
 
 log = structlog.get_logger("syncd.engine")
 
@@ -97,6 +100,7 @@ class PassSummary:
     pull: PullResult | None
     targets: list[TargetSummary]
     elapsed: float
+    writeback: WriteBackReport | None = None  # edits sent back to Readwise (syncd.writeback)
 
 
 Progress = Callable[[str, int, int], None]  # (target, books done, books total)
@@ -153,15 +157,19 @@ def run_pass(
     should_stop: Callable[[], bool] | None = None,
     force: bool = False,
     resync: frozenset[int] = frozenset(),
+    writeback: WriteBack | None = None,
 ) -> PassSummary:
     """`now` dates new sections (local time); `clock` is the real UTC time for the watermark.
     `should_stop` is asked before each batch of writes (the daemon's SIGTERM); True raises
     PassStopped. `force` skips the mass-removal guard; `resync` restores pages (by book id) the
-    user deleted."""
+    user deleted. `writeback` sends the user's edits to Readwise: what a killed pass left first,
+    then this pass's, between the pull and the writes."""
     started = time.perf_counter()
     for runtime in targets:
         check_vault_root(runtime, store)
     source.check_token()
+    if writeback is not None:
+        writeback.resume(store, dry_run=dry_run)
     summaries: list[TargetSummary] = []
 
     def pull_now() -> PullResult:
@@ -179,6 +187,8 @@ def run_pass(
         if dry_run:
             with _rolled_back(store):
                 pulled = pull_now()
+                if writeback is not None:
+                    writeback.push(store, targets, dry_run=True)
                 summaries = _sync_targets(
                     store, targets, now=now(), apply=False, progress=progress, resync=resync
                 )
@@ -205,6 +215,8 @@ def run_pass(
                 highlights=pulled.highlights_seen,
                 full=pulled.full,
             )
+            if writeback is not None:
+                writeback.push(store, targets, should_stop=should_stop)
             summaries = _sync_targets(
                 store,
                 targets,
@@ -218,7 +230,12 @@ def run_pass(
             )
     finally:
         store.release_books()  # the books kept parsed from the pull, however the pass ended
-    return PassSummary(pull=pulled, targets=summaries, elapsed=time.perf_counter() - started)
+    return PassSummary(
+        pull=pulled,
+        targets=summaries,
+        elapsed=time.perf_counter() - started,
+        writeback=writeback.report if writeback is not None else None,
+    )
 
 
 def _start_early_worker(

@@ -41,6 +41,7 @@ from syncd.sync.state import (
     PageRow,
     text_hash,
 )
+from syncd.writeback.echo import settle_echoes
 
 Action = Literal["create", "adopt", "rewrite", "merge", "append", "skip", "conflict"]
 
@@ -431,6 +432,8 @@ def _merge(
         layout=policy.layout,
         resync_deleted=policy.resync_deleted,
     )
+    if policy.write_back:
+        merged = settle_echoes(fmt, merged)
     sections = tuple(page.sections)
     if merged.added and policy.layout == "append":
         sections = (*sections, replace(later, highlight_ids=merged.added))

@@ -1,0 +1,132 @@
+"""One page as the user left it, against the blocks syncd wrote there: the changes to send.
+
+Each highlight syncd wrote is found again in the page only when that is certain: by its exact
+block (then it is unchanged), by the stable block id syncd writes, or by its location link when
+exactly one block has it. A block found only by the start of its words, or by a key two blocks
+share, is not certain: nothing of it is sent (listed as "not sent" with the reason). A block
+that is gone was deleted by the user: deletions are never sent. List items that match no
+highlight at the highlights' own level are new text typed into the page: never sent either
+(only Readwise creates highlights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from syncd.notes.blockids import stable_block_id
+from syncd.sync.merge import BlockRecord, Format, Matcher, Unit, find_units, parse
+from syncd.writeback.diff import (
+    Change,
+    Field,
+    FieldConflict,
+    NotSent,
+    block_fields,
+    diff_highlight,
+)
+
+UNCERTAIN = "found only by the start of its words, not with certainty: not sent"
+AMBIGUOUS = "two blocks in the page could be this highlight: not sent"
+DELETED = "block deleted in the vault: deletions are never sent"
+TYPED = "a new highlight typed into the page: highlights are only created in Readwise"
+
+
+@dataclass(slots=True)
+class PageScan:
+    changes: list[Change] = field(default_factory=list)
+    conflicts: list[FieldConflict] = field(default_factory=list)
+    not_sent: list[NotSent] = field(default_factory=list)
+
+
+def scan_page(
+    *,
+    fmt: Format,
+    text: str,
+    records: Mapping[int, BlockRecord],
+    upstream: Mapping[int, str],
+    upstream_texts: Mapping[int, str],
+    enabled: Iterable[Field],
+) -> PageScan:
+    """`records`: the blocks syncd wrote (highlight id -> BlockRecord); `upstream`: syncd's render
+    of each highlight from Readwise's current data (missing: deleted or discarded there);
+    `upstream_texts`: Readwise's raw highlight texts."""
+    wanted: tuple[Field, ...] = tuple(enabled)
+    out = PageScan()
+    if not wanted or not records:
+        return out
+    _lines, units = find_units(parse(fmt, text), fmt)
+    matcher = Matcher(units, fmt)
+    pending = [hid for hid, record in records.items() if matcher.exact(record.text) is None]
+    matched: list[Unit] = [units[i] for i in matcher.used]
+    for hid in pending:
+        record = records[hid]
+        unit, problem = _certain(hid, record, units, matcher, fmt)
+        if unit is None:
+            if problem is None:
+                fuzzy = matcher.fuzzy(record.text, stable_block_id(fmt, hid))
+                problem = DELETED if fuzzy is None else UNCERTAIN
+                if fuzzy is not None:
+                    matched.append(fuzzy)
+            out.not_sent.append(NotSent(hid, problem))
+            continue
+        matched.append(unit)
+        result = diff_highlight(
+            hid,
+            fmt=fmt,
+            base=record.text,
+            mine=unit.text,
+            upstream=upstream.get(hid),
+            enabled=wanted,
+            upstream_text=upstream_texts.get(hid),
+        )
+        out.changes += result.changes
+        out.conflicts += result.conflicts
+        out.not_sent += result.not_sent
+    out.not_sent += _typed(units, matcher, matched, fmt)
+    return out
+
+
+def _certain(
+    hid: int, record: BlockRecord, units: list[Unit], matcher: Matcher, fmt: Format
+) -> tuple[Unit | None, str | None]:
+    """The unit that is certainly this highlight's, or (None, why not) / (None, None): not
+    found by a certain key (try the words)."""
+    free = [i for i in range(len(units)) if i not in matcher.used]
+    block_id = stable_block_id(fmt, hid)
+    by_id = [i for i in free if block_id in (units[i].block.block_id(), units[i].block.logseq_id())]
+    if len(by_id) > 1:
+        return None, AMBIGUOUS
+    if by_id:
+        matcher.used.add(by_id[0])
+        return units[by_id[0]], None
+    base = block_fields(fmt, record.text)
+    if base is None or not base.location:
+        return None, None
+    by_location = []
+    for i in free:
+        mine = block_fields(fmt, units[i].text)
+        if mine is not None and mine.location == base.location:
+            by_location.append(i)
+    if len(by_location) > 1:
+        return None, AMBIGUOUS
+    if by_location:
+        matcher.used.add(by_location[0])
+        return units[by_location[0]], None
+    return None, None
+
+
+def _typed(units: list[Unit], matcher: Matcher, matched: list[Unit], fmt: Format) -> list[NotSent]:
+    """List items at the highlights' own level, after the first highlight, matching none."""
+    if not matched:
+        return []
+    depth = min(unit.block.depth for unit in matched)
+    first = min(unit.start for unit in matched)
+    out: list[NotSent] = []
+    for index, unit in enumerate(units):
+        if index in matcher.used or unit.block.depth != depth or unit.start < first:
+            continue
+        if any(other.start < unit.start < other.subtree_end for other in matched):
+            continue  # nested in a highlight's block (the user's own child item)
+        words = unit.block.content.split("\n", 1)[0].strip()[:80]
+        out.append(NotSent(None, TYPED, mine=words))
+    return out
