@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from syncd.notes.blockids import ID_LINE
@@ -310,4 +310,7 @@ def same_fields(fmt: Format, mine: str, upstream: str) -> bool:
     """The user's block and syncd's render say the same thing (text, note, tags, location):
     what a pull brings back after a push, or both sides making the same edit."""
     a, b = block_fields(fmt, mine), block_fields(fmt, upstream)
-    return a is not None and b is not None and a == b
+    if a is None or b is None:
+        return False
+    # Tags in any order: Readwise keeps them in the order they were added, not as typed.
+    return replace(a, tags=tuple(sorted(a.tags))) == replace(b, tags=tuple(sorted(b.tags)))

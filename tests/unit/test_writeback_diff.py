@@ -275,3 +275,10 @@ def test_same_fields_sees_a_different_location_link() -> None:
     b = block("obsidian", False, replace(hl(), location=600))
     assert not same_fields("obsidian", a, b)
     assert BlockFields("t", "", ()).value("tags") == ""
+
+
+def test_same_fields_takes_tags_in_any_order() -> None:
+    typed = block("logseq", False, hl(tags=("new", "a")))
+    upstream = block("logseq", False, hl(tags=("a", "new")))
+    assert same_fields("logseq", typed, upstream)
+    assert not same_fields("logseq", typed, block("logseq", False, hl(tags=("a",))))
