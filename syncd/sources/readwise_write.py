@@ -167,8 +167,15 @@ class ReadwiseWriter:
         return 0, name
 
     def delete_highlight_tag(self, highlight_id: int, tag_id: int) -> None:
+        """DELETE one tag; a retry first looks whether the last DELETE got through (else the
+        repeat would find the tag gone and answer 404)."""
         path = TAG_PATH.format(id=int(highlight_id), tag_id=int(tag_id))
-        self._send("DELETE", path)
+
+        def already_gone() -> bool | None:
+            ids = {existing for existing, _name in self.highlight_tags(highlight_id)}
+            return True if tag_id not in ids else None
+
+        self._send("DELETE", path, before_retry=already_gone)
 
     # --- one request, retried --------------------------------------------------------------
 

@@ -198,7 +198,7 @@ class WriteBack:
             else:
                 for tag_id, name in sender.highlight_tags(hid):
                     if name == row.value:
-                        sender.delete_highlight_tag(hid, tag_id)
+                        _delete_tag(sender, hid, tag_id)
         except HighlightGone as gone:
             log.warning(
                 "writeback.dropped",
@@ -222,6 +222,15 @@ class WriteBack:
         done = outbox.confirm(row)
         log.info("writeback.sent", target=row.origin, highlight_id=hid, field=row.op)
         return done
+
+
+def _delete_tag(sender: Sender, hid: int, tag_id: int) -> None:
+    """A tag already gone (404 on it while the highlight is there) is what was wanted."""
+    try:
+        sender.delete_highlight_tag(hid, tag_id)
+    except HighlightGone:
+        if any(existing == tag_id for existing, _name in sender.highlight_tags(hid)):
+            raise
 
 
 def _scan(

@@ -1,20 +1,22 @@
 """One page as the user left it, against the blocks syncd wrote there: the changes to send.
 
 Each highlight syncd wrote is found again in the page only when that is certain: by its exact
-block (then it is unchanged), by the stable block id syncd writes, or by its location link when
-exactly one block has it. A block found only by the start of its words, or by a key two blocks
-share, is not certain: nothing of it is sent (listed as "not sent" with the reason). A block
-that is gone was deleted by the user: deletions are never sent. List items that match no
-highlight at the highlights' own level are new text typed into the page: never sent either
-(only Readwise creates highlights).
+block (then it is unchanged), by the stable block id syncd writes, by its own lines exactly as
+syncd wrote them (only its Tags / Note children changed), or by its location link; each of the
+last two only when exactly one block has it. A block found only by the start of its words, or
+by a key two blocks share, is not certain: nothing of it is sent (listed as "not sent" with the
+reason). A block that is gone was deleted by the user: deletions are never sent. List items
+that match no highlight at the highlights' own level are new text typed into the page: never
+sent either (only Readwise creates highlights).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from syncd.notes.blockids import stable_block_id
+from syncd.notes.blockids import ID_LINE, stable_block_id
+from syncd.notes.page import Block, line_body
 from syncd.sync.merge import BlockRecord, Format, Matcher, Unit, find_units, parse
 from syncd.writeback.diff import (
     Change,
@@ -99,6 +101,12 @@ def _certain(
     if by_id:
         matcher.used.add(by_id[0])
         return units[by_id[0]], None
+    own = _own_lines(parse(fmt, record.text).walk())
+    if own:
+        by_own = [i for i in free if _own_lines(iter([units[i].block])) == own]
+        if len(by_own) == 1:  # the highlight's own lines as syncd wrote them: only children differ
+            matcher.used.add(by_own[0])
+            return units[by_own[0]], None
     base = block_fields(fmt, record.text)
     if base is None or not base.location:
         return None, None
@@ -113,6 +121,16 @@ def _certain(
         matcher.used.add(by_location[0])
         return units[by_location[0]], None
     return None, None
+
+
+def _own_lines(blocks: Iterator[Block]) -> str:
+    """The first highlight block's own lines (no children, no `id::` lines), ends trimmed."""
+    for block in blocks:
+        if block.kind in ("bullet", "list_item"):
+            return "\n".join(
+                line_body(line).rstrip() for line in block.lines if not ID_LINE.match(line)
+            )
+    return ""
 
 
 def _typed(units: list[Unit], matcher: Matcher, matched: list[Unit], fmt: Format) -> list[NotSent]:

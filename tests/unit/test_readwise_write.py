@@ -212,3 +212,15 @@ def test_writer_paces_its_requests(harness: Harness) -> None:
         writer.update_highlight(7, {"note": "x"})
     assert route.call_count == 7
     assert fake.sleeps == [60.0, 60.0]
+
+
+def test_tag_delete_lost_answer_is_not_sent_again(harness: Harness) -> None:
+    """The DELETE got through but timed out: the retry finds the tag gone and stops (a second
+    DELETE would draw a 404)."""
+    delete = harness.router.delete("/api/v2/highlights/7/tags/5/")
+    delete.side_effect = [httpx.ReadTimeout("slow"), httpx.Response(404)]
+    harness.router.get("/api/v2/highlights/7/tags/").respond(
+        200, json={"count": 0, "next": None, "previous": None, "results": []}
+    )
+    harness.writer().delete_highlight_tag(7, 5)
+    assert delete.call_count == 1
