@@ -139,7 +139,7 @@ class Daemon:
         self._rng = random.Random()
         self._http = httpx.Client(timeout=cfg.readwise.timeout)
         self._client: ReadwiseClient = make_client(self._http, cfg, token)
-        self._writeback = make_writeback(self._http, cfg, token)
+        self._writeback = make_writeback(self._http, cfg, token, self._network)
         self._targets: list[TargetRuntime] = self._runtimes(cfg)
         self._stop_requested = False
         self._in_network = False
@@ -385,7 +385,7 @@ class Daemon:
         self._cfg = cfg
         self._http = httpx.Client(timeout=cfg.readwise.timeout)
         self._client = make_client(self._http, cfg, token)
-        self._writeback = make_writeback(self._http, cfg, token)
+        self._writeback = make_writeback(self._http, cfg, token, self._network)
         self._targets = self._runtimes(cfg)
         for name in old.keys() - {r.policy.name for r in self._targets}:
             self._watcher.unwatch(name)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 import httpx
@@ -29,8 +31,14 @@ def make_client(http: httpx.Client, cfg: Config, token: str) -> ReadwiseClient:
     return ReadwiseClient(http, token=token, base_url=cfg.readwise.base_url, retry=retry)
 
 
-def make_writeback(http: httpx.Client, cfg: Config, token: str) -> WriteBack | None:
-    """The write-back step, when a target sends anything back to Readwise (`write_back`)."""
+def make_writeback(
+    http: httpx.Client,
+    cfg: Config,
+    token: str,
+    network: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+) -> WriteBack | None:
+    """The write-back step, when a target sends anything back to Readwise (`write_back`);
+    `network` wraps each wait on Readwise (see WriteBack)."""
     if not any(t.enabled and t.write_back for t in cfg.targets):
         return None
     retry = RetryPolicy(
@@ -39,7 +47,7 @@ def make_writeback(http: httpx.Client, cfg: Config, token: str) -> WriteBack | N
         timeout=cfg.readwise.timeout,
     )
     writer = ReadwiseWriter(http, token=token, base_url=cfg.readwise.base_url, retry=retry)
-    return WriteBack(writer)
+    return WriteBack(writer, network=network)
 
 
 def build_targets(cfg: Config) -> list[TargetRuntime]:

@@ -17,7 +17,9 @@ With `dry_run` nothing is sent and nothing recorded: the report lists what would
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -71,8 +73,16 @@ def _fmt(runtime: TargetRuntime) -> Format:
 
 
 class WriteBack:
-    def __init__(self, sender: Sender) -> None:
+    def __init__(
+        self,
+        sender: Sender,
+        *,
+        network: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+    ) -> None:
+        """`network` wraps every wait on Readwise (the daemon's, so SIGTERM can end one: the
+        change stays in the outbox as `requested` and is looked for before it is resent)."""
         self._sender = sender
+        self._network = network
         self.report = WriteBackReport()
 
     # --- 1. the outbox first ---
@@ -183,22 +193,29 @@ class WriteBack:
             else:
                 self.report.rejected.append(done)
 
+    @staticmethod
+    def _request(sender: Sender, row: OutboxRow, *, maybe_sent: bool) -> None:
+        hid = row.highlight_id
+        if row.op in ("note", "text"):
+            sender.update_highlight(hid, {row.op: row.value})
+        elif row.op == "tag_add":
+            # After a kill the POST may have got through: look before sending it again.
+            present = maybe_sent and any(n == row.value for _i, n in sender.highlight_tags(hid))
+            if not present:
+                sender.add_highlight_tag(hid, row.value)
+        else:
+            for tag_id, name in sender.highlight_tags(hid):
+                if name == row.value:
+                    _delete_tag(sender, hid, tag_id)
+
     def _deliver(self, outbox: Outbox, row: OutboxRow) -> OutboxRow:
         maybe_sent = row.state == "requested"  # a pass died after asking: look before resending
         if not maybe_sent:
             row = outbox.mark(row, "requested")
         sender, hid = self._sender, row.highlight_id
         try:
-            if row.op in ("note", "text"):
-                sender.update_highlight(hid, {row.op: row.value})
-            elif row.op == "tag_add":
-                present = maybe_sent and any(n == row.value for _i, n in sender.highlight_tags(hid))
-                if not present:
-                    sender.add_highlight_tag(hid, row.value)
-            else:
-                for tag_id, name in sender.highlight_tags(hid):
-                    if name == row.value:
-                        _delete_tag(sender, hid, tag_id)
+            with self._network():
+                self._request(sender, row, maybe_sent=maybe_sent)
         except HighlightGone as gone:
             log.warning(
                 "writeback.dropped",
