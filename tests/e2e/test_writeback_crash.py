@@ -6,8 +6,8 @@ vault and a Logseq graph (with `write_back = ["note", "tags", "text"]`), then a 
 - even trials: on a seeded write request (PATCH / POST / DELETE), from inside the stand-in while
   it handles it, so Readwise applies the change and the answer never arrives (the moment a tag
   could be sent twice);
-- odd trials: after a seeded delay from start (every write takes 20 ms, so the kill lands in
-  start-up, the pull, the sending or the writes).
+- odd trials: after a seeded share of the first pass's length (every write takes 20 ms, so the
+  kill lands in start-up, the pull, the sending or the writes, or after the pass ended).
 
 Then a normal pass recovers, and the checks: every change is in the stand-in's data, no tag is
 on a highlight twice (the stand-in keeps a POSTed duplicate), every page holds each change once,
@@ -53,6 +53,8 @@ from tests.e2e.test_writeback_e2e import (
 LONG = os.environ.get("SYNCD_LONG") == "1"
 TRIALS = int(os.environ.get("SYNCD_WRITEBACK_CRASH_TRIALS", "40" if LONG else "4"))
 EDITS_PER_TRIAL = 8
+# Enough highlights that every trial finds ones never edited before.
+BOOKS = max(40, 3 * TRIALS)
 WRITE_LATENCY_S = 0.02
 _PLAIN_TAG = re.compile(r"^[\w &🔥-]+$")
 
@@ -82,7 +84,7 @@ class Killer:
 
 @pytest.fixture
 def crashy(tmp_path: Path) -> Iterator[tuple[Setup, Killer]]:
-    library = generate_library(books=40, highlights=500, seed=21)
+    library = generate_library(books=BOOKS, highlights=12 * BOOKS, seed=21)
     killer = Killer()
     plan = FaultPlan().add_random_writes(1, probability=1.0, faults=[Fault.run(killer)])
     with StandinServer(library, token=TOKEN, faults=plan) as server:
@@ -92,8 +94,9 @@ def crashy(tmp_path: Path) -> Iterator[tuple[Setup, Killer]]:
         assert_token_absent_from_files(TOKEN, obsidian, logseq, state)
 
 
-def run(setup: Setup, killer: Killer, *, kill_after: float | None = None) -> tuple[bool, int]:
-    """One `syncd --once`; (killed, log lines printed)."""
+def run(setup: Setup, killer: Killer, *, kill_after: float | None = None) -> tuple[bool, float]:
+    """One `syncd --once`; (killed, seconds it ran)."""
+    started = time.monotonic()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
     env.update(READWISE_TOKEN=TOKEN, PYTHONPATH=str(ROOT))
     child = subprocess.Popen(
@@ -125,7 +128,7 @@ def run(setup: Setup, killer: Killer, *, kill_after: float | None = None) -> tup
     killer.pid = None
     killed = code == -signal.SIGKILL
     assert killed or code == 0, f"exit {code}: {lines[-5:]}"
-    return killed, len(lines)
+    return killed, time.monotonic() - started
 
 
 @dataclass
@@ -155,7 +158,9 @@ def edit(setup: Setup, rng: random.Random, trial: int, expect: Expected) -> int:
     books = [b for b in _books(setup).values() if not b.is_deleted]
     due = 0
     made = 0
-    while made < EDITS_PER_TRIAL:
+    for _attempt in range(5000):
+        if made == EDITS_PER_TRIAL:
+            break
         book = rng.choice(books)
         kind = rng.choice(["note", "tags", "text", "untag"])
         pool = _tagged(book) if kind == "untag" else _simple(book)
@@ -208,6 +213,7 @@ def edit(setup: Setup, rng: random.Random, trial: int, expect: Expected) -> int:
             path.write_text("\n".join(lines), encoding="utf-8")
             expect.tags_removed[h.id] = {name}
             due += 1
+    assert made == EDITS_PER_TRIAL, f"trial {trial}: the library ran out of highlights to edit"
     return due
 
 
@@ -236,7 +242,8 @@ def test_kill_9_while_sending_edits_loses_nothing_and_doubles_nothing(
     crashy: tuple[Setup, Killer],
 ) -> None:
     setup, killer = crashy
-    assert run(setup, killer)[0] is False  # the first pass: every page written
+    killed, first_pass = run(setup, killer)  # every page written: about a pass's length
+    assert not killed
     rng = random.Random(2024)
     expect = Expected()
     tally: Counter[str] = Counter()
@@ -245,11 +252,11 @@ def test_kill_9_while_sending_edits_loses_nothing_and_doubles_nothing(
         sent_before = len(writes(setup))
         if trial % 2 == 0:
             killer.at = killer.seen + rng.randint(1, due)
-            killed, _lines = run(setup, killer)
+            killed, _seconds = run(setup, killer)
             tally["killed on a write request" if killed else "not killed"] += 1
             killer.at = None
         else:
-            killed, _lines = run(setup, killer, kill_after=rng.uniform(0.3, 2.5))
+            killed, _seconds = run(setup, killer, kill_after=rng.uniform(0.2, 1.0) * first_pass)
             sent = len(writes(setup)) - sent_before
             phase = "before any write" if sent == 0 else f"after {min(sent, due)}/{due} writes"
             tally[f"killed {phase}" if killed else "pass ended before the kill"] += 1
