@@ -155,9 +155,10 @@ def test_a_retryable_fault_on_the_write_still_delivers_once(
     summary = run_in_process(ws, clock)
     assert summary.writeback is not None and len(summary.writeback.sent) == 1
     assert arrived(ws, kind, hid, value)
-    if kind == "tag_remove" and fault.kind in ("reset", "truncate"):
-        # DELETE answers 204 with no body: cutting an empty body short may go unnoticed.
-        assert len(clock.sleeps) <= repeats
+    if kind != "note" and fault.kind in ("reset", "truncate", "delay"):
+        # Readwise applied the first request, only its answer was lost: the retry finds the tag
+        # there (or gone) and sends nothing more. (A 204 with no body may even lose nothing.)
+        assert len(clock.sleeps) <= 1
     else:
         assert len(clock.sleeps) == repeats
     if waits is not None:
