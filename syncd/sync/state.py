@@ -147,6 +147,8 @@ def _m005_writeback_outbox(db: sqlite3.Connection) -> None:
     # requested -> confirmed (or dropped / rejected), each step committed, so a kill -9 neither
     # loses a change nor sends a tag twice. writeback_notes: per page, what the last look at it
     # found that is not sent (conflicts, deletions, uncertain matches), for `syncd status`.
+    # writeback_seen: each page file as last looked at (stat, hash, book revision), so a pass
+    # reads only the files that changed since.
     _run_script(
         db,
         """
@@ -176,6 +178,15 @@ def _m005_writeback_outbox(db: sqlite3.Connection) -> None:
             recorded_at TEXT NOT NULL
         );
         CREATE INDEX writeback_notes_page ON writeback_notes(target, book_id);
+        CREATE TABLE writeback_seen (
+            target TEXT NOT NULL,
+            book_id INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            text_hash TEXT NOT NULL,
+            rev INTEGER NOT NULL,
+            PRIMARY KEY (target, book_id)
+        );
         """,
     )
 

@@ -202,6 +202,55 @@ class Outbox:
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class PageLook:
+    """A live page of a target, with what syncd knows of its file."""
+
+    book_id: int
+    path: str
+    written_hash: str | None
+    rev: int  # the book's revision in the library cache now
+    seen: tuple[int, int, str, int] | None  # (mtime_ns, size, text hash, rev) when last looked at
+
+
+def pages_to_look_at(store: StateStore, target: str) -> list[PageLook]:
+    rows = store.query(
+        "SELECT p.book_id, p.path, p.written_hash, coalesce(b.rev, 0) AS rev, "
+        "s.mtime_ns, s.size, s.text_hash, s.rev AS seen_rev FROM pages AS p "
+        "LEFT JOIN books AS b ON b.id = p.book_id "
+        "LEFT JOIN writeback_seen AS s ON s.target = p.target AND s.book_id = p.book_id "
+        "WHERE p.target = ? AND p.status = 'live' ORDER BY p.book_id",
+        (target,),
+    )
+    return [
+        PageLook(
+            book_id=int(r["book_id"]),
+            path=str(r["path"]),
+            written_hash=r["written_hash"],
+            rev=int(r["rev"]),
+            seen=None
+            if r["mtime_ns"] is None
+            else (int(r["mtime_ns"]), int(r["size"]), str(r["text_hash"]), int(r["seen_rev"])),
+        )
+        for r in rows
+    ]
+
+
+Seen = tuple[int, int, int, str, int]  # book id, mtime_ns, size, text hash, book revision
+
+
+def record_seen(store: StateStore, target: str, seen: Sequence[Seen]) -> None:
+    """(book id, mtime_ns, size, text hash, rev) of each page file looked at this pass."""
+    with store.transaction() as db:
+        db.executemany(
+            "INSERT INTO writeback_seen(target, book_id, mtime_ns, size, text_hash, rev) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(target, book_id) DO UPDATE SET "
+            "mtime_ns=excluded.mtime_ns, size=excluded.size, text_hash=excluded.text_hash, "
+            "rev=excluded.rev",
+            [(target, *item) for item in seen],
+        )
+
+
 def apply_to_book(book: Book, row: OutboxRow) -> Book:
     """The book with one confirmed change applied to its highlight (the same book if the
     highlight is not there or already has it)."""

@@ -30,9 +30,18 @@ from syncd.adapters.base import Section
 from syncd.errors import ReadwiseUnavailable
 from syncd.model import Book
 from syncd.sync.merge import Format
-from syncd.sync.state import PAGE_LIVE, PageRow, StateStore, text_hash
+from syncd.sync.state import PageRow, StateStore, text_hash
 from syncd.writeback.diff import Change, Field
-from syncd.writeback.outbox import NoteRow, Op, Outbox, OutboxRow
+from syncd.writeback.outbox import (
+    NoteRow,
+    Op,
+    Outbox,
+    OutboxRow,
+    PageLook,
+    Seen,
+    pages_to_look_at,
+    record_seen,
+)
 from syncd.writeback.protocol import HighlightGone, Sender, WriteRejected
 from syncd.writeback.scan import PageScan, scan_page
 
@@ -111,10 +120,13 @@ class WriteBack:
     ) -> WriteBackReport:
         outbox = Outbox(store)
         proposals: dict[tuple[int, str], dict[str, tuple[int, Change]]] = {}
+        looked: dict[str, list[Seen]] = {}
         for runtime in runtimes:
             if not runtime.policy.write_back:
                 continue
-            notes, scanned = self._scan_target(store, runtime, proposals)
+            notes, scanned, looked[runtime.policy.name] = self._scan_target(
+                store, runtime, proposals
+            )
             self.report.conflicts += sum(1 for n in notes if n.kind == "conflict")
             self.report.not_sent += sum(1 for n in notes if n.kind == "not_sent")
             if not dry_run and scanned:
@@ -131,6 +143,9 @@ class WriteBack:
             ]
             return self.report
         rows = outbox.add_intents(intents)
+        # Only now: a pass killed before its intents were recorded looks at those pages again.
+        for target, seen in looked.items():
+            record_seen(store, target, seen)
         self._deliver_all(outbox, rows, should_stop=should_stop)
         return self.report
 
@@ -139,7 +154,10 @@ class WriteBack:
         store: StateStore,
         runtime: TargetRuntime,
         proposals: dict[tuple[int, str], dict[str, tuple[int, Change]]],
-    ) -> tuple[list[NoteRow], list[int]]:
+    ) -> tuple[list[NoteRow], list[int], list[Seen]]:
+        """Notes, the book ids of the pages scanned, and what each file looked like. A file is
+        read only if its stat changed since the last look (or the book did); it is scanned only
+        if its text is neither what syncd last wrote nor what the last look already examined."""
         policy = runtime.policy
         enabled: tuple[Field, ...] = tuple(
             f for f in ("note", "tags", "text") if f in policy.write_back
@@ -147,28 +165,45 @@ class WriteBack:
         fmt = _fmt(runtime)
         notes: list[NoteRow] = []
         scanned: list[int] = []
-        for page in store.pages(policy.name):
-            if page.status != PAGE_LIVE or not page.blocks:
-                continue
+        seen: list[Seen] = []
+        due: dict[int, tuple[str, PageLook]] = {}
+        for look in pages_to_look_at(store, policy.name):
             try:
-                text = runtime.read_file(page.path)
+                stat = (policy.vault / look.path).stat()
+            except OSError:
+                continue  # gone or unreachable: the pass itself says what happened to it
+            unchanged = (stat.st_mtime_ns, stat.st_size, look.rev)
+            if look.seen is not None and (*look.seen[0:2], look.seen[3]) == unchanged:
+                continue  # neither the file nor the book changed since the last look
+            try:
+                text = runtime.read_file(look.path)
             except Exception as error:  # unreadable: the pass reports it when it plans the page
                 log.warning(
-                    "writeback.unreadable", target=policy.name, path=page.path, error=str(error)
+                    "writeback.unreadable", target=policy.name, path=look.path, error=str(error)
                 )
                 continue
-            if text is None or (not page.user_modified and text_hash(text) == page.written_hash):
+            if text is None:
                 continue
-            book = store.load_book(page.book_id)
-            if book is None:
+            digest = text_hash(text)
+            seen.append((look.book_id, stat.st_mtime_ns, stat.st_size, digest, look.rev))
+            if digest == look.written_hash:
+                continue  # as syncd wrote or merged it: nothing of the user's is new
+            if look.seen is not None and look.seen[2:] == (digest, look.rev):
+                continue  # this very text was examined already, with the same upstream data
+            due[look.book_id] = (text, look)
+        pages = store.pages_of(policy.name, sorted(due))
+        for book_id, (text, _look) in due.items():
+            page = pages.get(book_id)
+            book = store.load_book(book_id)
+            if page is None or book is None or not page.blocks:
                 continue
-            scanned.append(page.book_id)
+            scanned.append(book_id)
             scan = _scan(runtime, fmt, page, book, text, enabled)
-            notes += _notes(policy.name, page.book_id, scan)
+            notes += _notes(policy.name, book_id, scan)
             for change in scan.changes:
                 key = (change.highlight_id, change.field)
-                proposals.setdefault(key, {})[policy.name] = (page.book_id, change)
-        return notes, scanned
+                proposals.setdefault(key, {})[policy.name] = (book_id, change)
+        return notes, scanned, seen
 
     # --- sending ---
 

@@ -33,13 +33,20 @@ def _add_notes(root: Path, count: int, rng: random.Random, logseq: bool) -> int:
     added = 0
     for page in rng.sample(pages, min(count, len(pages))):
         lines = page.read_text(encoding="utf-8").split("\n")
+        # the first highlight: after the Obsidian `## Highlights` heading (metadata items come
+        # before it), or the first block nested under the Logseq section block
+        first = next((i for i, line in enumerate(lines) if line == "## Highlights"), 0)
         marker = "\t- " if logseq else "- "
-        starts = [i for i, line in enumerate(lines) if line.startswith(marker)]
+        starts = [i for i, line in enumerate(lines) if line.startswith(marker) and i > first]
         if not starts:
             continue
         note = "typed for the bench"
         child = f"\t\t- **Note**: {note}" if logseq else f"    - Note: {note}"
-        lines.insert(starts[0] + 1, child)
+        at = starts[0] + 1
+        more = "\t  " if logseq else "  "  # the highlight's own later lines
+        while at < len(lines) and lines[at].startswith(more) and not lines[at].startswith("    -"):
+            at += 1
+        lines.insert(at, child)
         page.write_text("\n".join(lines), encoding="utf-8")
         added += 1
     return added
@@ -61,8 +68,9 @@ def main() -> None:
         argv = syncd_argv(ws.config, quiet=True)
         run_child(argv).check("first pass")
 
-        def timed(what: str) -> float:
-            return median(run_child(argv).check(what).wall_s for _ in range(args.repeats))
+        def timed(what: str) -> tuple[float, float]:
+            runs = [run_child(argv).check(what) for _ in range(args.repeats)]
+            return median(r.wall_s for r in runs), median(r.cpu_s for r in runs)
 
         off = timed("no-op pass, write_back off")
         _enable(ws.config)
@@ -75,13 +83,14 @@ def main() -> None:
         patches = sum(1 for r in server.requests[before:] if r.method == "PATCH")
         after = timed("no-op pass after")
         print(f"library: {args.books} books, {args.highlights} highlights, two targets")
-        print(f"no-op pass, write_back off:           {off:.2f} s")
-        print(f"no-op pass, write_back on:            {on:.2f} s  (+{on - off:.2f} s)")
+        print(f"no-op pass, write_back off:          {off[0]:.2f} s, {off[1]:.2f} s CPU")
+        print(f"no-op pass, write_back on:           {on[0]:.2f} s, {on[1]:.2f} s CPU")
         print(
-            f"pass sending {notes} notes:           {sending.wall_s:.2f} s"
-            f"  ({patches} PATCH requests, {sending.cpu_s:.2f} s CPU)"
+            f"pass sending {notes} notes:          {sending.wall_s:.2f} s,"
+            f" {sending.cpu_s:.2f} s CPU"
+            f" ({patches} PATCH requests)"
         )
-        print(f"no-op pass after (100 edited pages):  {after:.2f} s")
+        print(f"no-op pass after it:                 {after[0]:.2f} s, {after[1]:.2f} s CPU")
 
 
 if __name__ == "__main__":
