@@ -29,7 +29,7 @@ from syncd.writeback.diff import (
 
 UNCERTAIN = "found only by the start of its words, not with certainty: not sent"
 AMBIGUOUS = "two blocks in the page could be this highlight: not sent"
-DELETED = "block deleted in the vault: deletions are never sent"
+DELETED = "block not found (deleted, or edited past recognition): deletions are never sent"
 TYPED = "a new highlight typed into the page: highlights are only created in Readwise"
 
 
