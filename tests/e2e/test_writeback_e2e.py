@@ -108,6 +108,7 @@ def test_notes_tags_and_text_fixes_reach_readwise_and_every_target(wb: Setup) ->
 
     done = wb.run("--once", now=T2)
     assert done.returncode == 0, done.stderr
+    assert "to Readwise: 5 edits sent, 0 waiting, 0 conflicts" in done.stdout
     lib = wb.library
     assert lib.highlight(a.id).note == "typed in Obsidian ✍️\nover two lines"
     assert sorted(t.name for t in lib.highlight(b.id).tags) == ["idea", "to read 📚"]
