@@ -209,13 +209,14 @@ class PageLook:
     book_id: int
     path: str
     written_hash: str | None
+    user_modified: bool  # the user changed the page since syncd first wrote it
     rev: int  # the book's revision in the library cache now
     seen: tuple[int, int, str, int] | None  # (mtime_ns, size, text hash, rev) when last looked at
 
 
 def pages_to_look_at(store: StateStore, target: str) -> list[PageLook]:
     rows = store.query(
-        "SELECT p.book_id, p.path, p.written_hash, coalesce(b.rev, 0) AS rev, "
+        "SELECT p.book_id, p.path, p.written_hash, p.user_modified, coalesce(b.rev, 0) AS rev, "
         "s.mtime_ns, s.size, s.text_hash, s.rev AS seen_rev FROM pages AS p "
         "LEFT JOIN books AS b ON b.id = p.book_id "
         "LEFT JOIN writeback_seen AS s ON s.target = p.target AND s.book_id = p.book_id "
@@ -227,6 +228,7 @@ def pages_to_look_at(store: StateStore, target: str) -> list[PageLook]:
             book_id=int(r["book_id"]),
             path=str(r["path"]),
             written_hash=r["written_hash"],
+            user_modified=bool(r["user_modified"]),
             rev=int(r["rev"]),
             seen=None
             if r["mtime_ns"] is None

@@ -157,7 +157,7 @@ class WriteBack:
     ) -> tuple[list[NoteRow], list[int], list[Seen]]:
         """Notes, the book ids of the pages scanned, and what each file looked like. A file is
         read only if its stat changed since the last look (or the book did); it is scanned only
-        if its text is neither what syncd last wrote nor what the last look already examined."""
+        if the user edited it and the last look did not examine this very text already."""
         policy = runtime.policy
         enabled: tuple[Field, ...] = tuple(
             f for f in ("note", "tags", "text") if f in policy.write_back
@@ -186,8 +186,11 @@ class WriteBack:
                 continue
             digest = text_hash(text)
             seen.append((look.book_id, stat.st_mtime_ns, stat.st_size, digest, look.rev))
-            if digest == look.written_hash:
-                continue  # as syncd wrote or merged it: nothing of the user's is new
+            if digest == look.written_hash and not look.user_modified:
+                continue  # exactly as syncd wrote it: nothing of the user's in it
+            # (A page the user edited is looked at again even when syncd merged it since: the
+            # merge keeps the user's text, and an edit saved between this look and the merge
+            # would otherwise never be seen.)
             if look.seen is not None and look.seen[2:] == (digest, look.rev):
                 continue  # this very text was examined already, with the same upstream data
             due[look.book_id] = (text, look)

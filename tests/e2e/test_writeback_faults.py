@@ -211,3 +211,28 @@ def test_a_refused_value_is_logged_with_the_field_and_not_retried(ws: Setup) -> 
     assert event["field"] == "note" and "8191" in event["message"]
     assert [r.method for r in ws.server.requests if r.method == "PATCH"] == ["PATCH"]
     assert not ws.library.highlight(h.id).note
+
+
+def test_an_edit_saved_while_the_pass_sends_is_sent_by_the_next_pass(ws: Setup) -> None:
+    """The user saves a second note while the first one is being sent (after the page was
+    looked at, before syncd merges it): the merge keeps it, and the next pass sends it."""
+    book = _pick_book({b.id: b for b in _books_of(ws)})
+    first, second = _simple(book)[:2]
+    path = ws.obsidian / ws.pages("obs")[book.id][0]
+    add_child(path, first, "    - Note: the first note")
+    saved = []
+
+    def user_saves_meanwhile() -> None:
+        if not saved:
+            saved.append(True)
+            add_child(path, second, "    - Note: saved during the pass")
+
+    ws.server.faults.add_path_fault(
+        f"/api/v2/highlights/{first.id}/", Fault.run(user_saves_meanwhile)
+    )
+    run_in_process(ws, Clock())
+    assert ws.library.highlight(first.id).note == "the first note"
+    assert saved and "saved during the pass" in path.read_text(encoding="utf-8")
+    summary = run_in_process(ws, Clock())
+    assert summary.writeback is not None and len(summary.writeback.sent) == 1
+    assert ws.library.highlight(second.id).note == "saved during the pass"
