@@ -1,47 +1,40 @@
-"""Command line: the only place that turns config into objects and errors into exit codes.
+"""Command line: parses arguments, hands them to the library (`passes`, `checkup`, `daemon`,
+`demo`, `rebuild`) and turns errors into exit codes.
 
 syncd [--config PATH] [--once] [--dry-run] [--full] [-v|-q]
 syncd check  [--config PATH]
 syncd status [--config PATH] [--json]
 syncd demo   [--vault DIR]
 syncd rebuild-state [--config PATH]
+syncd templates init DIR --format obsidian|logseq
+syncd templates show --target NAME BOOK_ID [--config PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
+import structlog
 
 from syncd import __version__
-from syncd.config import Config, find_config_path, load_config, resolve_token
-from syncd.errors import ConfigError, SafetyStop, SyncdError
-from syncd.lock import StateLock
+from syncd.config import Config, find_config_path, load_config
+from syncd.errorout import report_failure
+from syncd.errors import ConfigError, SyncdError
 from syncd.log import configure_logging, get_logger, redact_text
-from syncd.progress import ProgressLine
-from syncd.runs import record_error, record_pass, summary_line
-from syncd.runtime import build_targets, make_client, make_writeback, section_clock
-from syncd.sync.engine import PassSummary, run_pass
-from syncd.sync.state import (
-    PAGE_DELETED_BY_USER,
-    PAGE_LIVE,
-    STATE_FILE,
-    StateStore,
-    database_error,
-)
-from syncd.writeback.status import writeback_status, writeback_status_lines
+from syncd.passes import EXIT_OK, failure_exit_code, readwise_token, run_once
+from syncd.runtime import section_clock
+from syncd.sync.engine import PassSummary
+from syncd.sync.state import STATE_FILE, database_error
+from syncd.wording import counted
 
-EXIT_OK = 0
 # What SQLite raises when the file or its disk fails (ProgrammingError, IntegrityError and the
 # like mean a bug in syncd and stay internal errors).
 _STORE_FAILURES = (sqlite3.DatabaseError, sqlite3.OperationalError, sqlite3.InternalError)
@@ -114,11 +107,36 @@ def build_parser() -> argparse.ArgumentParser:
         default="syncd-demo",
         help="folder for the demo vault, graph and state (default ./syncd-demo)",
     )
+    service = sub.add_parser("service", help="install or remove the systemd user service")
+    actions = service.add_subparsers(dest="service_action", metavar="ACTION", required=True)
+    install = actions.add_parser(
+        "install",
+        help="check the setup, store the token, write and start the systemd user units",
+    )
+    _common(install, suppress=True)
+    install.add_argument(
+        "--timer", action="store_true", help="a pass every 15 minutes instead of the daemon"
+    )
+    install.add_argument(
+        "--dry-run", action="store_true", help="print the units and commands; change nothing"
+    )
+    uninstall = actions.add_parser("uninstall", help="stop the service and remove its units")
+    _common(uninstall, suppress=True)
     rebuild = sub.add_parser(
         "rebuild-state",
         help="keep the state store aside and rebuild it from the vaults (no duplicates)",
     )
     _common(rebuild, suppress=True)
+    templates = sub.add_parser("templates", help="your own Readwise export templates")
+    _common(templates, suppress=True)
+    tsub = templates.add_subparsers(dest="templates_command", metavar="ACTION", required=True)
+    init = tsub.add_parser("init", help="write Readwise's default templates into DIR, to edit")
+    init.add_argument("dir", metavar="DIR", help="folder to write the .j2 files into")
+    init.add_argument("--format", required=True, choices=["obsidian", "logseq"])
+    show = tsub.add_parser("show", help="print a book's page as the target's templates write it")
+    _common(show, suppress=True)
+    show.add_argument("--target", required=True, metavar="NAME", help="the target's name")
+    show.add_argument("book_id", metavar="BOOK_ID", type=int, help="the book (its Readwise id)")
     return parser
 
 
@@ -144,14 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(Path(args.vault), quiet=args.quiet)
         if args.command == "rebuild-state":
             return cmd_rebuild_state(args)
+        if args.command == "templates":
+            return cmd_templates(args)
+        if args.command == "service":
+            return cmd_service(args)
         if not args.once:
             return cmd_daemon(args)
         return cmd_once(args)
     except SyncdError as exc:
-        message = redact_text(str(exc))
-        log.error("syncd.failed", error=message, exit_code=exc.exit_code, kind=type(exc).__name__)
-        print(f"syncd: error: {message}", file=sys.stderr)
-        return exc.exit_code
+        return _failed(log, args, redact_text(str(exc)), exc.exit_code, type(exc).__name__)
     except KeyboardInterrupt:
         print("syncd: interrupted", file=sys.stderr)
         return 130
@@ -159,16 +178,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, sqlite3.DatabaseError) and type(exc) in _STORE_FAILURES:
             # The state store failed after it opened (disk full, damaged under us): exit 7.
             error = database_error(_state_file(args), exc)
-            log.error(
-                "syncd.failed", error=str(error), exit_code=error.exit_code, kind="StateError"
-            )
-            print(f"syncd: error: {error}", file=sys.stderr)
-            return error.exit_code
+            return _failed(log, args, str(error), error.exit_code, "StateError")
         # A bug: say so plainly, with a redacted traceback.
         details = redact_text("".join(traceback.format_exception(exc)))
-        log.error("syncd.crashed", error=redact_text(repr(exc)))
-        print(f"syncd: internal error (please report):\n{details}", file=sys.stderr)
+        report_failure(
+            log,
+            sys.stderr,
+            event="syncd.crashed",
+            line=f"syncd: internal error (please report):\n{details}",
+            verbose=args.verbose,
+            error=redact_text(repr(exc)),
+        )
         return 1
+
+
+def _failed(
+    log: structlog.stdlib.BoundLogger,
+    args: argparse.Namespace,
+    message: str,
+    exit_code: int,
+    kind: str,
+) -> int:
+    report_failure(
+        log,
+        sys.stderr,
+        event="syncd.failed",
+        line=f"syncd: error: {message}",
+        verbose=args.verbose,
+        error=message,
+        exit_code=exit_code,
+        kind=kind,
+    )
+    return exit_code
 
 
 def _state_file(args: argparse.Namespace) -> Path:
@@ -188,8 +229,11 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
+    from syncd.sources.local_pass import LocalSources
+
     cfg = _load(args)
-    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
+    token = readwise_token(cfg, os.environ)
+    local = LocalSources.from_config(cfg)  # kept: a device source that failed exits 9
     summary = run_once(
         cfg,
         token,
@@ -198,10 +242,12 @@ def cmd_once(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         force=args.force,
         resync=frozenset(args.resync),
+        interactive=sys.stderr.isatty(),
+        local=local,
     )
     if args.dry_run:
         _print_plan(summary)
-    return failure_exit_code(summary)
+    return failure_exit_code(summary, local)
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -214,76 +260,6 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return run_daemon(find_config_path(args.config, os.environ), full_first=args.full)
 
 
-def run_once(
-    cfg: Config,
-    token: str,
-    *,
-    dry_run: bool = False,
-    full: bool = False,
-    quiet: bool = False,
-    force: bool = False,
-    resync: frozenset[int] = frozenset(),
-) -> PassSummary:
-    """One pass over every enabled target of a loaded config (used by --once and the demo)."""
-    log = get_logger("syncd.cli")
-    with StateLock(cfg.state.dir), contextlib.closing(StateStore.open(cfg.state.dir)) as store:
-        # closing(): a pass that fails (any exception) must not leave the database open.
-        progress = ProgressLine()
-        started_at = datetime.now(UTC).isoformat()
-        try:
-            with httpx.Client(timeout=cfg.readwise.timeout) as http:
-                client = make_client(http, cfg, token)
-                targets = build_targets(cfg)
-                writeback = make_writeback(http, cfg, token)
-                summary = run_pass(
-                    store,
-                    client,
-                    targets,
-                    base_url=cfg.readwise.base_url,
-                    overlap=timedelta(seconds=cfg.readwise.overlap_seconds),
-                    now=section_clock(),
-                    dry_run=dry_run,
-                    full=full,
-                    progress=progress.target if not dry_run else None,
-                    pull_progress=progress.pulled,
-                    force=force,
-                    resync=resync,
-                    writeback=writeback,
-                )
-        except SyncdError as exc:
-            if not dry_run:
-                _record_failure(store, cfg, started_at, exc)
-            raise
-        finally:
-            progress.done()
-        if not dry_run:
-            record_pass(store, summary, started_at)
-    line = summary_line(summary, dry_run=dry_run)
-    log.info(
-        "pass.summary",
-        targets=[t.as_dict() for t in summary.targets],
-        elapsed_s=round(summary.elapsed, 3),
-        dry_run=dry_run,
-        writeback=summary.writeback.as_dict() if summary.writeback is not None else None,
-    )
-    if not quiet:
-        print(line)
-    return summary
-
-
-def failure_exit_code(summary: PassSummary) -> int:
-    """0 when every file went through; 8 when a target paused for safety; 5 when only vault
-    files failed (unreadable, not UTF-8,
-    unwritable: each logged with its book and path); 1 when something else did (a bug)."""
-    kinds = {kind for target in summary.targets for kind, _message in target.errors}
-    if not kinds:
-        return EXIT_OK
-    if "SafetyStop" in kinds:
-        return SafetyStop.exit_code
-    vault_kinds = {"VaultError", "UnsafePathError", "FileChangedError"}
-    return 5 if kinds <= vault_kinds else 1
-
-
 def _print_plan(summary: PassSummary) -> None:
     for target in summary.targets:
         for planned in target.plan:
@@ -291,24 +267,19 @@ def _print_plan(summary: PassSummary) -> None:
                 continue
             detail = planned.reason
             if planned.blocks_affected:
-                detail += f"; {planned.blocks_affected} blocks affected"
+                detail += f"; {counted(planned.blocks_affected, 'block')} affected"
             if planned.highlights_added:
-                detail += f", {planned.highlights_added} highlights added"
+                detail += f", {counted(planned.highlights_added, 'highlight')} added"
             action = "conflict" if planned.conflicts else planned.action
-            print(f"{action:8} {target.name}: {planned.path or '-'} ({detail})")
+            where = planned.path or f'"{planned.book_title}" (book {planned.book_id})'
+            print(f"{action:8} {target.name}: {where} ({detail})")
     for line in summary.writeback.dry_run_lines() if summary.writeback is not None else ():
         print(line)
 
 
-def _record_failure(store: StateStore, cfg: Config, started_at: str, exc: SyncdError) -> None:
-    # If the state store itself is the problem, the original error says more than this would.
-    with contextlib.suppress(SyncdError):
-        record_error(store, (t.name for t in cfg.targets), started_at, redact_text(str(exc)))
-
-
 def cmd_rebuild_state(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
+    token = readwise_token(cfg, os.environ)
     from syncd.rebuild import rebuild_state
 
     summary = rebuild_state(
@@ -320,97 +291,61 @@ def cmd_rebuild_state(args: argparse.Namespace) -> int:
     return failure_exit_code(summary)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    cfg = _load(args)
-    print(f"config: {cfg.path} ok ({len(cfg.targets)} targets)")
-    token = resolve_token(cfg.readwise, os.environ, os.environ.get("CREDENTIALS_DIRECTORY"))
-    from syncd.sync.engine import check_vault_root
+def cmd_templates(args: argparse.Namespace) -> int:
+    from syncd import template_tools
 
-    store = StateStore.open(cfg.state.dir, verify=True)
-    try:
-        for runtime in build_targets(cfg):
-            check_vault_root(runtime, store)
-            print(f"target {runtime.policy.name}: vault {runtime.policy.vault} ok")
-    finally:
-        store.close()
-    print(f"state: {cfg.state.dir} ok")
-    with httpx.Client(timeout=cfg.readwise.timeout) as http:
-        make_client(http, cfg, token).check_token()
-    print(f"token: accepted by {cfg.readwise.base_url}")
+    if args.templates_command == "init":
+        for written in template_tools.init_templates(Path(args.dir).expanduser(), args.format):
+            print(f"wrote {written}")
+        return EXIT_OK
+    where, text = template_tools.show_page(
+        _load(args), args.target, args.book_id, section_clock()()
+    )
+    print(f"--- {where}", file=sys.stderr)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from syncd.checkup import check_setup
+
+    check_setup(_load(args), os.environ)
+    return EXIT_OK
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from syncd import service
+
+    if args.service_action == "uninstall":
+        service.uninstall(os.environ)
+        return EXIT_OK
+    from getpass import getpass
+
+    from syncd.checkup import check_setup
+
+    cfg = _load(args)
+    service.install(
+        cfg,
+        os.environ,
+        timer=args.timer,
+        dry_run=args.dry_run,
+        ask_token=(lambda: getpass("Readwise token (https://readwise.io/access_token): "))
+        if sys.stdin.isatty()
+        else None,
+        check=lambda token: check_setup(cfg, os.environ, token=token),
+    )
     return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from syncd.status import print_status, source_report, status_report
+
     cfg = _load(args)
-    store = StateStore.open(cfg.state.dir)
-    report: list[dict[str, Any]] = []
-    try:
-        for target in cfg.targets:
-            pages = store.pages(target.name)
-            last = store.last_run(target.name)
-            report.append(
-                {
-                    "target": target.name,
-                    "vault": str(target.vault),
-                    "pages": sum(1 for p in pages if p.status == PAGE_LIVE),
-                    "highlights": sum(len(p.blocks) for p in pages if p.status == PAGE_LIVE),
-                    "deleted_by_user": [
-                        {"book_id": p.book_id, "path": p.path}
-                        for p in pages
-                        if p.status == PAGE_DELETED_BY_USER
-                    ],
-                    "conflicts": [
-                        {
-                            "book_id": book_id,
-                            "highlight_id": c.highlight_id,
-                            "yours": c.theirs,
-                            "readwise": c.upstream,
-                        }
-                        for book_id, c in store.conflicts(target.name)
-                    ],
-                    "write_back": writeback_status(store, target.name),
-                    "last_run": None
-                    if last is None
-                    else {
-                        "finished_at": last.finished_at,
-                        "result": last.result,
-                        "summary": last.summary,
-                        "error": last.error,
-                    },
-                }
-            )
-    finally:
-        store.close()
+    report, sources = status_report(cfg), source_report(cfg)
     if args.json:
-        print(json.dumps({"targets": report}, indent=2, ensure_ascii=False))
-        return EXIT_OK
-    for item in report:
-        last_run = item["last_run"]
-        print(
-            f"{item['target']} ({item['vault']}): {item['pages']} pages, "
-            f"{item['highlights']} highlights"
-        )
-        if last_run is None:
-            print("  no pass yet")
-        else:
-            print(
-                f"  last pass {last_run['finished_at']}: {last_run['result']}"
-                + (f" ({last_run['error']})" if last_run["error"] else "")
-            )
-        for deleted in item["deleted_by_user"]:
-            print(
-                f"  deleted by you, not recreated: {deleted['path']} "
-                f"(restore: syncd --once --resync {deleted['book_id']})"
-            )
-        for conflict in item["conflicts"]:
-            print(
-                f"  conflict in book {conflict['book_id']}, highlight {conflict['highlight_id']}: "
-                "your text was kept\n"
-                f"    yours:    {conflict['yours'].strip()[:200]!r}\n"
-                f"    Readwise: {conflict['readwise'].strip()[:200]!r}"
-            )
-        for line in writeback_status_lines(item["write_back"]):
-            print(line)
+        print(json.dumps({"targets": report, "sources": sources}, indent=2, ensure_ascii=False))
+    else:
+        print_status(report, sources=sources)
     return EXIT_OK
 
 

@@ -18,7 +18,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -26,8 +26,10 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from syncd.errors import ConfigError
+from syncd.model import fold_tag
 
 TargetFormat = Literal["obsidian", "logseq"]
+SourceKind = Literal["kindle_clippings", "koreader"]
 Layout = Literal["append", "rewrite"]
 DeletePolicy = Literal["remove", "keep"]
 
@@ -36,6 +38,8 @@ LAYOUTS: tuple[Layout, ...] = ("append", "rewrite")
 DELETE_POLICIES: tuple[DeletePolicy, ...] = ("remove", "keep")
 # The v2 API's documented categories (api.md §6); a typo here would silently sync nothing.
 CATEGORIES = ("books", "articles", "tweets", "podcasts", "supplementals")
+SOURCE_KINDS: tuple[SourceKind, ...] = ("kindle_clippings", "koreader")
+READWISE_SOURCE = "readwise"  # the API, in a target's `sources`
 
 DEFAULT_BASE_URL = "https://readwise.io"
 DEFAULT_TOKEN_ENV = "READWISE_TOKEN"
@@ -83,6 +87,12 @@ class TargetConfig:
     rename_on_title_change: bool = False
     journal_format: str | None = None  # overrides logseq/config.edn's :journal/page-title-format
     enabled: bool = True
+    # Names of the [[sources]] (and "readwise") this target gets; None: every one.
+    sources: frozenset[str] | None = None
+    templates: Path | None = None  # a folder of Readwise templates; None: the defaults
+    group_by_category: bool = True  # Obsidian: <folder>/<Category>/<file>.md
+    only_tags: frozenset[str] = frozenset()  # document tags, folded (no "#", casefolded)
+    skip_tags: frozenset[str] = frozenset()
     write_back: frozenset[str] = frozenset()  # fields sent back to Readwise: note, tags, text
 
     @property
@@ -92,12 +102,29 @@ class TargetConfig:
 
 
 @dataclass(frozen=True)
+class SourceConfig:
+    """A device file or folder read on every pass (see syncd.sources.local_pass)."""
+
+    name: str
+    kind: SourceKind
+    path: Path  # absolute; may be missing (a device not plugged in)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     readwise: ReadwiseConfig
     state: StateConfig
     daemon: DaemonConfig
     targets: tuple[TargetConfig, ...]
+    sources: tuple[SourceConfig, ...] = ()
+
+    @property
+    def uses_readwise(self) -> bool:
+        """Whether any enabled target gets Readwise's highlights (and so needs a token)."""
+        return any(
+            t.enabled and (t.sources is None or READWISE_SOURCE in t.sources) for t in self.targets
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,7 +172,10 @@ def _is_number(value: object) -> bool:
 
 
 def _string(value: object, _ctx: _Context) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if isinstance(value, str) and not value.strip():
+        # "got a string" would be no help: say what is wrong with it.
+        raise _Invalid("must be a non-empty string, got an empty string", show_value=False)
+    if not isinstance(value, str):
         raise _Invalid("must be a non-empty string")
     return value
 
@@ -290,6 +320,25 @@ def _folder(value: object, _ctx: _Context) -> str:
     return folder.as_posix()
 
 
+def _source_names(value: object, _ctx: _Context) -> frozenset[str] | None:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise _Invalid(
+            'must be a non-empty list of source names: "readwise" and names of [[sources]] '
+            "(omit it for every source)"
+        )
+    return frozenset(value)
+
+
+def _tags(value: object, _ctx: _Context) -> frozenset[str]:
+    expected = 'must be a list of document tags, e.g. ["favorite", "#to-read"]'
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _Invalid(expected)
+    folded = [fold_tag(str(item)) for item in value]
+    if any(not tag for tag in folded):
+        raise _Invalid(expected + " (no empty tags)")
+    return frozenset(folded)
+
+
 WRITE_BACK_FIELDS = ("note", "tags", "text")
 
 
@@ -356,6 +405,16 @@ RESYNC_DELETED = Key("resync_deleted", _bool, False)
 RENAME_ON_TITLE_CHANGE = Key("rename_on_title_change", _bool, False)
 JOURNAL_FORMAT = Key("journal_format", _optional_string, None)
 ENABLED = Key("enabled", _bool, True)
+TARGET_SOURCES = Key("sources", _source_names, None)
+
+SOURCE_KIND: Key[SourceKind] = Key(
+    "kind", _one_of(*SOURCE_KINDS), "kindle_clippings", required=True
+)
+SOURCE_PATH = Key("path", _path, Path(), required=True)
+TEMPLATES = Key("templates", _optional_path, None)
+GROUP_BY_CATEGORY = Key("group_by_category", _bool, True)
+ONLY_TAGS: Key[frozenset[str]] = Key("only_tags", _tags, frozenset())
+SKIP_TAGS: Key[frozenset[str]] = Key("skip_tags", _tags, frozenset())
 WRITE_BACK: Key[frozenset[str]] = Key("write_back", _write_back, frozenset())
 
 SCHEMA: Mapping[str, Section] = {
@@ -387,10 +446,16 @@ SCHEMA: Mapping[str, Section] = {
             RENAME_ON_TITLE_CHANGE,
             JOURNAL_FORMAT,
             ENABLED,
+            TARGET_SOURCES,
+            TEMPLATES,
+            GROUP_BY_CATEGORY,
+            ONLY_TAGS,
+            SKIP_TAGS,
             WRITE_BACK,
         ),
         is_array=True,
     ),
+    "sources": Section((NAME, SOURCE_KIND, SOURCE_PATH), is_array=True),
 }
 
 
@@ -519,6 +584,14 @@ def _build_target(table: _Table) -> TargetConfig:
         folder = ""
     if table.ok(FORMAT) and target_format == "obsidian" and table.given(JOURNAL_FORMAT):
         table.problem(JOURNAL_FORMAT, 'applies only to format "logseq"')
+    if table.ok(FORMAT) and target_format == "logseq" and table.given(GROUP_BY_CATEGORY):
+        table.problem(
+            GROUP_BY_CATEGORY, 'applies only to format "obsidian": Logseq keeps pages in pages/'
+        )
+    only_tags, skip_tags = table.get(ONLY_TAGS), table.get(SKIP_TAGS)
+    both = sorted(only_tags & skip_tags)
+    if both:
+        table.problem(SKIP_TAGS, f"names {', '.join(both)}, which only_tags names too")
     return TargetConfig(
         name=table.get(NAME),
         format=target_format,
@@ -532,18 +605,73 @@ def _build_target(table: _Table) -> TargetConfig:
         rename_on_title_change=table.get(RENAME_ON_TITLE_CHANGE),
         journal_format=journal_format,
         enabled=table.get(ENABLED),
+        sources=table.get(TARGET_SOURCES),
+        templates=table.get(TEMPLATES),
+        group_by_category=table.get(GROUP_BY_CATEGORY),
+        only_tags=only_tags,
+        skip_tags=skip_tags,
         write_back=table.get(WRITE_BACK),
     )
+
+
+def _build_source(table: _Table) -> SourceConfig:
+    return SourceConfig(
+        name=table.get(NAME), kind=table.get(SOURCE_KIND), path=table.get(SOURCE_PATH)
+    )
+
+
+def _check_sources(
+    sources: list[tuple[_Table, SourceConfig]],
+    targets: list[tuple[_Table, TargetConfig]],
+    problems: _Problems,
+    *,
+    readwise_given: bool,
+) -> list[TargetConfig]:
+    """Unique source names; each target's `sources` names known ones. Returns the targets with
+    `sources` spelled out: by default every [[sources]] table, and "readwise" unless the config
+    has [[sources]] but no [readwise] (then no token is needed)."""
+    names: dict[str, str] = {}
+    for table, source in sources:
+        if not table.ok(NAME) or not source.name:
+            continue
+        if source.name.casefold() == READWISE_SOURCE:
+            table.problem(NAME, '"readwise" is the Readwise API\'s name; choose another')
+            continue
+        earlier = names.setdefault(source.name.casefold(), table.where)
+        if earlier != table.where:
+            table.problem(NAME, f'"{source.name}" is already the name of {earlier}')
+    known = [READWISE_SOURCE, *(source.name for _table, source in sources)]
+    default = frozenset(known if readwise_given or not sources else known[1:])
+    resolved: list[TargetConfig] = []
+    for table, target in targets:
+        chosen = target.sources
+        if chosen is None:
+            chosen = default
+        else:
+            unknown = sorted(name for name in chosen if name not in known)
+            if unknown:
+                table.problem(
+                    TARGET_SOURCES,
+                    "names no such source: "
+                    + ", ".join(f'"{name}"' + _suggest(name, known) for name in unknown)
+                    + "; known: "
+                    + ", ".join(f'"{name}"' for name in known),
+                )
+        resolved.append(replace(target, sources=chosen))
+    return resolved
 
 
 def _check_targets(
     targets: list[tuple[_Table, TargetConfig]], problems: _Problems, *, check_vaults: bool
 ) -> None:
-    """Rules across targets: unique names, vaults that exist, no target inside another's."""
+    """Rules across targets: unique names, vaults that exist, and each target a vault (or
+    graph) of its own, side by side: an Obsidian target looks for moved and adopted notes in
+    its whole vault, so another target's pages anywhere in it would be taken for its own."""
     if not targets:
         problems.add("targets", "no targets: add at least one [[targets]] with name, format, vault")
     names: dict[str, str] = {}
     roots: list[tuple[str, Path]] = []
+    vaults: list[tuple[str, Path]] = []
     for table, target in targets:
         if table.ok(NAME) and target.name:
             earlier = names.setdefault(target.name.casefold(), table.where)
@@ -565,7 +693,25 @@ def _check_targets(
                     f"its folder {target.root} and {earlier_where}'s folder {earlier_root} "
                     "are inside one another",
                 )
+        for earlier_where, earlier_vault in vaults:
+            if table.ok(VAULT):  # one problem per key: the first says enough
+                _check_vaults_apart(table, target.vault, earlier_where, earlier_vault)
         roots.append((table.where, target.root))
+        vaults.append((table.where, target.vault))
+
+
+def _check_vaults_apart(table: _Table, vault: Path, earlier_where: str, earlier: Path) -> None:
+    if vault == earlier:
+        how = f"is also {earlier_where}'s vault"
+    elif vault.is_relative_to(earlier) or earlier.is_relative_to(vault):
+        how = f"and {earlier_where}'s vault {earlier} are inside one another"
+    else:
+        return
+    table.problem(
+        VAULT,
+        f"{vault} {how}: each target needs a vault or graph of its own, side by side"
+        " (such as ~/Notes/vault and ~/Notes/graph)",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -632,17 +778,17 @@ def load_config(
     known_sections = list(SCHEMA)
 
     tables: dict[str, Mapping[str, object]] = {}
-    target_items: list[Mapping[str, object]] = []
-    targets_malformed = False
+    arrays: dict[str, list[Mapping[str, object]]] = {}
+    malformed: set[str] = set()
     for name, value in data.items():
         section = SCHEMA.get(name)
         if section is None:
             problems.add(name, "unknown section" + _suggest(name, known_sections))
         elif section.is_array:
             if isinstance(value, list) and all(isinstance(item, dict) for item in value):
-                target_items = value
+                arrays[name] = value
             else:
-                targets_malformed = True
+                malformed.add(name)
                 problems.add(name, f"must be an array of tables, written [[{name}]]")
         elif isinstance(value, dict):
             tables[name] = value
@@ -656,11 +802,16 @@ def load_config(
     state = _build_state(table("state"))
     daemon = _build_daemon(table("daemon"))
     targets: list[tuple[_Table, TargetConfig]] = []
-    for index, item in enumerate(target_items):
+    for index, item in enumerate(arrays.get("targets", [])):
         target_table = _Table(item, f"targets[{index}]", SCHEMA["targets"], ctx, problems)
         targets.append((target_table, _build_target(target_table)))
-    if not targets_malformed:
+    if "targets" not in malformed:
         _check_targets(targets, problems, check_vaults=check_vaults)
+    sources: list[tuple[_Table, SourceConfig]] = []
+    for index, item in enumerate(arrays.get("sources", [])):
+        source_table = _Table(item, f"sources[{index}]", SCHEMA["sources"], ctx, problems)
+        sources.append((source_table, _build_source(source_table)))
+    resolved = _check_sources(sources, targets, problems, readwise_given="readwise" in tables)
 
     if problems.messages:
         raise ConfigError(problems.messages)
@@ -669,7 +820,8 @@ def load_config(
         readwise=readwise,
         state=state,
         daemon=daemon,
-        targets=tuple(target for _, target in targets),
+        targets=tuple(resolved),
+        sources=tuple(source for _, source in sources),
     )
 
 

@@ -11,13 +11,13 @@ set by the pull timer and the systemd watchdog. No busy waiting.
            SIGHUP      -> reload the config; a bad one is reported and the old one kept
            SIGTERM/INT -> finish the batch being written, commit, STOPPING=1, exit 0
 
-The watcher only records; merging the user's version is the next pass's job (plan.py), so a
-save in an editor never causes a write back into that file.
+The watcher (watch.py) reports paths and the observer (observe.py) only records what the user
+did; merging the user's version is the next pass's job (plan.py), so a save in an editor never
+causes a write back into that file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import random
@@ -27,26 +27,32 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import httpx
-
-from syncd.adapters._fs import read_regular
-from syncd.config import Config, TargetConfig, load_config, resolve_token
-from syncd.errors import ConfigError, StateError, SyncdError, VaultError
-from syncd.lock import StateLock
+from syncd.advice import log_setup_warnings
+from syncd.config import Config, TargetConfig, load_config
+from syncd.errors import ConfigError, StateError, SyncdError, TemplateError
 from syncd.log import get_logger, redact_text
 from syncd.model import format_timestamp, parse_timestamp
+from syncd.observe import TargetPlace, VaultObserver
+from syncd.passes import (
+    configured_pass,
+    locked_store,
+    readwise_http,
+    readwise_source,
+    readwise_token,
+)
 from syncd.runs import record_error, record_pass
-from syncd.runtime import build_targets, make_client, make_writeback, section_clock
-from syncd.sources.readwise import ReadwiseClient
-from syncd.sync.engine import PassStopped, PassSummary, TargetRuntime, run_pass
+from syncd.runtime import build_targets, make_writeback
+from syncd.sources.local_pass import LocalSources
+from syncd.sources.source_watch import SourceChanged, SourceWatcher
+from syncd.sync.engine import PassStopped, PassSummary, TargetRuntime
 from syncd.sync.pull import ExportPageLike, ExportSource
-from syncd.sync.state import PAGE_LIVE, PageRow, StateStore, text_hash
+from syncd.sync.state import StateStore, text_hash
 from syncd.systemd import Notifier, watchdog_interval
-from syncd.watch import OwnWrites, PathChanged, VaultRearmed, VaultWatcher, WatchEvent, is_ignored
+from syncd.watch import OwnWrites, PathChanged, VaultRearmed, VaultWatcher, WatchEvent
 
 log = get_logger("syncd.daemon")
 
@@ -60,54 +66,21 @@ class _Signal:
     signum: int
 
 
-_Item = WatchEvent | _Signal
+_Item = WatchEvent | _Signal | SourceChanged
 
 
 def run_daemon(config_path: Path, *, full_first: bool = False) -> int:
     """Run until SIGTERM/SIGINT; 0 on a clean stop. Start-up errors raise (cli maps exit codes)."""
     environ = dict(os.environ)
     cfg = load_config(config_path, environ=environ, check_vaults=False)
-    token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
+    token = readwise_token(cfg, environ)
     notifier = Notifier.from_environ(environ)
     try:
-        with StateLock(cfg.state.dir):
-            store = StateStore.open(cfg.state.dir, verify=True)
-            try:
-                return Daemon(cfg, token, store, notifier, environ=environ).run(
-                    full_first=full_first
-                )
-            finally:
-                store.close()
+        with locked_store(cfg.state.dir, verify=True) as store:
+            log_setup_warnings(cfg, new_targets=lambda name: store.count_live_pages(name) == 0)
+            return Daemon(cfg, token, store, notifier, environ=environ).run(full_first=full_first)
     finally:
         notifier.close()
-
-
-# --- what a vault file looks like now --------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Observed:
-    content_hash: str
-    mtime_ns: int
-    size: int
-
-
-def observe_file(path: Path) -> Observed | None:
-    """Hash, mtime and size of one file, taken from the same open file; None if it is gone.
-    Other OSErrors (permissions, I/O) are raised: an unreadable file is not a deleted one."""
-    try:
-        found = read_regular(path)
-    except (NotADirectoryError, IsADirectoryError, VaultError):
-        return None  # a pipe, device or folder is no note
-    if found is None:
-        return None
-    data, stat = found
-    try:
-        content_hash = text_hash(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        # Not text syncd could have written: any distinct hash marks it as the user's.
-        content_hash = "bytes:" + hashlib.sha256(data).hexdigest()
-    return Observed(content_hash, stat.st_mtime_ns, stat.st_size)
 
 
 def jittered(seconds: float, rng: random.Random) -> float:
@@ -136,10 +109,15 @@ class Daemon:
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._own_writes = OwnWrites()
         self._watcher = VaultWatcher(self._queue.put)
+        self._observer = VaultObserver(
+            store, self._own_writes, self._place, should_stop=lambda: self._stop_requested
+        )
         self._rng = random.Random()
-        self._http = httpx.Client(timeout=cfg.readwise.timeout)
-        self._client: ReadwiseClient = make_client(self._http, cfg, token)
+        self._http = readwise_http(cfg)
+        self._client: ExportSource = readwise_source(self._http, cfg, token)
         self._writeback = make_writeback(self._http, cfg, token, self._network)
+        self._local = LocalSources.from_config(cfg)  # device files: watched, read each pass
+        self._source_watcher = SourceWatcher(self._queue.put)
         self._targets: list[TargetRuntime] = self._runtimes(cfg)
         self._stop_requested = False
         self._in_network = False
@@ -179,6 +157,13 @@ class Daemon:
     def _runtime(self, name: str) -> TargetRuntime | None:
         return next((r for r in self._targets if r.policy.name == name), None)
 
+    def _place(self, name: str) -> TargetPlace | None:
+        """Where a target of the running config lives, for the observer."""
+        cfg, runtime = self._target_config(name), self._runtime(name)
+        if cfg is None or runtime is None:
+            return None
+        return TargetPlace(vault=runtime.policy.vault, notes=cfg.root)
+
     # --- the loop --------------------------------------------------------------------------------
 
     def run(self, *, full_first: bool = False) -> int:
@@ -187,10 +172,11 @@ class Daemon:
         }
         try:
             self._watcher.start()
+            self._source_watcher.start(self._local.sources)
             for runtime in self._targets:
                 self._watcher.watch(runtime.policy.name, runtime.policy.vault)
             for runtime in self._targets:
-                self._scan(runtime, reason="start-up")
+                self._observer.scan(runtime.policy.name, reason="start-up")
             if not self._stop_requested:
                 self._notifier.ready("started; first pass running")
                 log.info(
@@ -210,6 +196,7 @@ class Daemon:
         finally:
             self._notifier.stopping("stopping")
             self._watcher.stop()
+            self._source_watcher.stop()
             self._http.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -265,17 +252,19 @@ class Daemon:
             if isinstance(item, _Signal):
                 if item.signum == signal.SIGHUP:
                     self._reload()
+            elif isinstance(item, SourceChanged):
+                self._next_pull = min(self._next_pull, time.monotonic())  # a device saved
             elif isinstance(item, VaultRearmed):
                 runtime = self._runtime(item.target)
                 if runtime is not None:
-                    self._scan(runtime, reason="vault came back")
+                    self._observer.scan(runtime.policy.name, reason="vault came back")
             else:
                 changes.setdefault(item.target, []).append(item)
         for target, events in changes.items():
             if self._stop_requested:
                 return
             try:
-                self._apply_changes(target, events)
+                self._observer.apply_changes(target, events)
             except OSError as exc:
                 # The vault is half there (unmounting, permissions changed): the next event or
                 # the re-arm scan looks again; the pass checks the vault before writing.
@@ -297,17 +286,16 @@ class Daemon:
         self._notifier.status("pass running" + (" (full reconcile)" if full else ""))
         source = _Interruptible(self._client, self._network)
         try:
-            summary = run_pass(
+            summary = configured_pass(
                 self._store,
                 source,
                 self._targets,
-                base_url=self._cfg.readwise.base_url,
-                overlap=timedelta(seconds=self._cfg.readwise.overlap_seconds),
-                now=section_clock(),
+                self._cfg,
                 full=full,
                 progress=lambda _target, _done, _total: self._ping_watchdog(),
                 pull_progress=lambda _books, _highlights: self._ping_watchdog(),
                 should_stop=lambda: self._stop_requested,
+                local=self._local,
                 writeback=self._writeback,
             )
         except PassStopped as exc:
@@ -374,26 +362,30 @@ class Daemon:
                         f"{cfg.state.dir}; restart syncd to use another state dir"
                     ]
                 )
-            token = resolve_token(cfg.readwise, environ, environ.get("CREDENTIALS_DIRECTORY"))
-        except ConfigError as exc:
-            problems = [redact_text(p) for p in exc.problems]
+            token = readwise_token(cfg, environ)
+            targets = self._runtimes(cfg)  # loads each target's templates: may fail too
+        except (ConfigError, TemplateError) as exc:
+            found = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+            problems = [redact_text(p) for p in found]
             log.error("config.reload_failed", problems=problems, kept=str(path))
             self._notifier.status(f"config reload failed, kept the running one: {problems[0]}")
             return
         old = {t.name: t for t in self._cfg.targets if t.enabled}
         self._http.close()
         self._cfg = cfg
-        self._http = httpx.Client(timeout=cfg.readwise.timeout)
-        self._client = make_client(self._http, cfg, token)
+        self._http = readwise_http(cfg)
+        self._client = readwise_source(self._http, cfg, token)
         self._writeback = make_writeback(self._http, cfg, token, self._network)
-        self._targets = self._runtimes(cfg)
+        self._local = LocalSources.from_config(cfg)
+        self._source_watcher.start(self._local.sources)
+        self._targets = targets
         for name in old.keys() - {r.policy.name for r in self._targets}:
             self._watcher.unwatch(name)
         for runtime in self._targets:
             name = runtime.policy.name
             if name not in old or old[name] != self._target_config(name):
                 self._watcher.watch(name, runtime.policy.vault)
-                self._scan(runtime, reason="config reloaded")
+                self._observer.scan(runtime.policy.name, reason="config reloaded")
         if self._failures == 0:
             self._next_pull = min(
                 self._next_pull, time.monotonic() + jittered(cfg.daemon.poll_interval, self._rng)
@@ -405,203 +397,6 @@ class Daemon:
             poll_interval_s=cfg.daemon.poll_interval,
             full_reconcile_interval_s=cfg.daemon.full_reconcile_interval,
         )
-
-    # --- what the user did in the vault ----------------------------------------------------------
-
-    def _scan(self, runtime: TargetRuntime, *, reason: str) -> None:
-        try:
-            self._scan_target(runtime, reason=reason)
-        except OSError as exc:
-            # The vault is half there (unmounting): the pass checks it again before writing.
-            log.warning("scan.failed", target=runtime.policy.name, reason=reason, error=str(exc))
-
-    def _scan_target(self, runtime: TargetRuntime, *, reason: str) -> None:
-        """Compare every page file with what the state last saw; read only what changed."""
-        target = runtime.policy.name
-        root = runtime.policy.vault
-        store = self._store
-        if not root.is_dir():
-            log.warning("scan.skipped", target=target, vault=str(root), reason="vault missing")
-            return
-        unfinished = {intended.book_id for _, intended in store.pending_intents(target)}
-        pages = [
-            p
-            for p in store.pages(target)
-            if p.status == PAGE_LIVE and p.path and p.book_id not in unfinished
-        ]
-        if pages and not any(root.iterdir()):
-            log.warning("scan.skipped", target=target, vault=str(root), reason="vault empty")
-            return
-        read = edited = 0
-        gone: list[PageRow] = []
-        for page in pages:
-            if self._stop_requested:
-                return
-            path = root / page.path
-            try:
-                stat = path.stat()
-                seen_mtime, seen_size, _ = store.observation(target, page.book_id)
-                if (stat.st_mtime_ns, stat.st_size) == (seen_mtime, seen_size):
-                    continue
-                observed = observe_file(path)
-            except (FileNotFoundError, NotADirectoryError):
-                observed = None
-            except OSError as exc:
-                log.warning("page.unreadable", target=target, path=page.path, error=str(exc))
-                continue
-            if observed is None:
-                gone.append(page)
-                continue
-            read += 1
-            edited += self._record_observation(page, observed)
-        moved, deleted = self._resolve_vanished(target, gone)
-        log.info(
-            "scan.done",
-            target=target,
-            reason=reason,
-            pages=len(pages),
-            read=read,
-            edited=edited,
-            moved=moved,
-            deleted_by_user=deleted,
-        )
-
-    def _apply_changes(self, target: str, events: Sequence[PathChanged]) -> None:
-        runtime = self._runtime(target)
-        if runtime is None:
-            return
-        root = runtime.policy.vault
-        store = self._store
-        gone: list[PageRow] = []
-        for event in events:
-            if self._stop_requested:
-                return  # what is left is found by the start-up scan of the next run
-            if event.is_dir:
-                prefix = event.path + "/"
-                gone.extend(
-                    p
-                    for p in store.pages(target)
-                    if p.status == PAGE_LIVE
-                    and p.path.startswith(prefix)
-                    and not (root / p.path).exists()
-                )
-                continue
-            if event.moved_from is not None:
-                self._follow_move(target, root, event.moved_from, event.path)
-            page = store.page_by_path(target, event.path)
-            if page is None or page.status != PAGE_LIVE:
-                continue  # not a page syncd keeps
-            try:
-                observed = observe_file(root / event.path)
-            except OSError as exc:
-                log.warning("page.unreadable", target=target, path=event.path, error=str(exc))
-                continue
-            if observed is None:
-                gone.append(page)
-            else:
-                self._record_observation(page, observed)
-        self._resolve_vanished(target, gone)
-
-    def _follow_move(self, target: str, root: Path, old_path: str, new_path: str) -> None:
-        page = self._store.page_by_path(target, old_path)
-        if page is None or page.status != PAGE_LIVE or (root / old_path).exists():
-            return
-        if self._store.page_by_path(target, new_path) is not None:
-            return  # moved over another page: leave both rows; the next pass sorts it out
-        self._store.move_page(target, page.book_id, new_path)
-        log.info("page.moved", target=target, book_id=page.book_id, path=new_path, was=old_path)
-
-    def _record_observation(self, page: PageRow, observed: Observed) -> int:
-        """Store what the file looks like now; 1 if that is a user edit seen for the first time."""
-        target = page.target
-        echo = self._own_writes.is_echo(target, page.path, observed.content_hash)
-        if echo and observed.content_hash != page.written_hash:
-            return 0  # our write, not yet recorded as written: never the user's
-        previous = self._store.observation(target, page.book_id)[2]
-        differs = self._store.observe(
-            target,
-            page.book_id,
-            mtime_ns=observed.mtime_ns,
-            size=observed.size,
-            seen_hash=observed.content_hash,
-        )
-        if differs and previous != observed.content_hash:
-            log.info("page.edited", target=target, book_id=page.book_id, path=page.path)
-            return 1
-        return 0
-
-    def _resolve_vanished(self, target: str, gone: Sequence[PageRow]) -> tuple[int, int]:
-        """Pages whose file vanished: moved if a file with the same content turns up elsewhere
-        in the target's folder, else deleted by the user (never recreated). (moved, deleted)"""
-        if not gone:
-            return 0, 0
-        cfg = self._target_config(target)
-        runtime = self._runtime(target)
-        if cfg is None or runtime is None:
-            return 0, 0
-        vault = runtime.policy.vault
-        if not vault.is_dir() or not any(vault.iterdir()):
-            return 0, 0  # unmounted, not deleted: the pass refuses such a vault anyway
-        wanted: dict[int, list[tuple[str, PageRow]]] = {}
-        for page in gone:
-            _mtime, size, seen_hash = self._store.observation(target, page.book_id)
-            if size is None or seen_hash is None:
-                if page.written_text is None or page.written_hash is None:
-                    continue
-                size, seen_hash = len(page.written_text.encode("utf-8")), page.written_hash
-            wanted.setdefault(size, []).append((seen_hash, page))
-        known = set(self._store.page_paths(target))
-        found: dict[int, str] = {}
-        for path, size in _files_under(vault, cfg.root):
-            if size not in wanted or path in known:
-                continue
-            try:
-                observed = observe_file(vault / path)
-            except OSError:
-                continue  # unreadable: not the moved page as far as we can tell
-            if observed is None:
-                continue
-            for content_hash, page in wanted[size]:
-                if page.book_id not in found and content_hash == observed.content_hash:
-                    found[page.book_id] = path
-                    known.add(path)
-                    break
-        deleted = 0
-        for page in gone:
-            new_path = found.get(page.book_id)
-            if new_path is not None:
-                self._store.move_page(target, page.book_id, new_path)
-                log.info(
-                    "page.moved", target=target, book_id=page.book_id, path=new_path, was=page.path
-                )
-                continue
-            self._store.mark_deleted_by_user(target, page.book_id)
-            deleted += 1
-            log.info(
-                "page.deleted_by_user",
-                target=target,
-                book_id=page.book_id,
-                path=page.path,
-                message="the file is gone; syncd will not recreate it",
-            )
-        return len(found), deleted
-
-
-def _files_under(vault: Path, folder: Path) -> Iterator[tuple[str, int]]:
-    """(path relative to the vault, size) of every file under `folder`, ignored ones skipped."""
-    for dirpath, dirnames, filenames in os.walk(folder):
-        here = Path(dirpath)
-        relative_dir = PurePosixPath(here.relative_to(vault).as_posix())
-        dirnames[:] = [d for d in dirnames if not is_ignored(relative_dir / d)]
-        for name in filenames:
-            relative = relative_dir / name
-            if is_ignored(relative):
-                continue
-            try:
-                size = (here / name).stat().st_size
-            except OSError:
-                continue
-            yield relative.as_posix(), size
 
 
 class _Interruptible:

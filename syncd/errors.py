@@ -2,6 +2,7 @@
 
     SyncdError                      1  anything else
     ├── ConfigError                 2  bad config or usage (carries every problem found)
+    ├── TemplateError               2  a user's template that does not compile or render
     ├── TokenRejected               3  Readwise said 401/403 to the token
     ├── ReadwiseUnavailable         4  gave up after retries (endpoint, last status, attempts)
     │   └── ApiDataError            4  a reply we cannot read as the API documents it
@@ -10,7 +11,9 @@
     │   └── FileChangedError        5  the user saved a page between plan and write (re-planned)
     ├── LockHeld                    6  another instance holds the state dir
     ├── StateError                  7  state store corrupt, from a newer schema, or unwritable
-    └── SafetyStop                  8  a pass would remove highlights from too many pages
+    ├── SafetyStop                  8  a pass would remove highlights from too many pages
+    └── LocalSourceError            9  a device file ([[sources]]) that cannot be read; only
+                                       that source is skipped, the pass goes on
 
 Messages never contain the Readwise token: they are built from endpoints and statuses only.
 """
@@ -34,6 +37,12 @@ class ConfigError(SyncdError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class TemplateError(SyncdError):
+    """A user's template file is wrong: it names the file and, where known, the line."""
+
+    exit_code = 2
 
 
 class TokenRejected(SyncdError):
@@ -78,3 +87,10 @@ class StateError(SyncdError):
 
 class SafetyStop(SyncdError):
     exit_code = 8
+
+
+class LocalSourceError(SyncdError):
+    """A device file that cannot be read as its kind says (not a clippings file, code in a Lua
+    sidecar, too big, binary). Only that source (or sidecar) is skipped for the pass."""
+
+    exit_code = 9

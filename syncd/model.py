@@ -69,6 +69,15 @@ def format_timestamp(moment: datetime) -> str:
     )
 
 
+# Ids of highlights and books read from device files (syncd.sources.local) start here: Readwise's
+# are sequential database ids, far below it.
+LOCAL_ID_BASE = 1 << 60
+
+
+def is_local_id(item_id: int) -> bool:
+    return item_id >= LOCAL_ID_BASE
+
+
 @dataclass(frozen=True, slots=True)
 class Highlight:
     id: int
@@ -141,6 +150,11 @@ class Book:
 
     def with_highlights(self, highlights: Iterable[Highlight]) -> Book:
         return replace(self, highlights=tuple(highlights))
+
+
+def fold_tag(tag: str) -> str:
+    """A document tag as filters compare it: without "#", case-insensitive."""
+    return tag.strip().lstrip("#").strip().casefold()
 
 
 # --- parsing from API JSON ---------------------------------------------------------------

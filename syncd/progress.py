@@ -6,6 +6,8 @@ import sys
 import time
 from typing import TextIO
 
+from syncd.wording import counted
+
 
 class ProgressLine:
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -14,7 +16,9 @@ class ProgressLine:
         self._last = 0.0
 
     def pulled(self, books: int, highlights: int) -> None:
-        self._show(f"Pulling from Readwise: {books} books, {highlights} highlights")
+        self._show(
+            f"Pulling from Readwise: {counted(books, 'book')}, {counted(highlights, 'highlight')}"
+        )
 
     def target(self, target: str, done: int, total: int) -> None:
         width = 24

@@ -22,6 +22,7 @@ from syncd.errors import StateError
 from syncd.lock import StateLock
 from syncd.sync.engine import PassSummary
 from syncd.sync.state import PAGE_LIVE, STATE_FILE, StateStore
+from syncd.wording import counted
 
 KEPT_MARK = ".before-rebuild-"
 # SQLite's companions first: a leftover WAL beside a new, empty database would be replayed into
@@ -117,11 +118,12 @@ def rebuilt_targets(store: StateStore, summary: PassSummary) -> list[Rebuilt]:
 
 def describe_rebuilt(rebuilt: Rebuilt) -> str:
     line = (
-        f"syncd: {rebuilt.target}: {rebuilt.as_syncd_wrote + rebuilt.with_edits} pages "
+        f"syncd: {rebuilt.target}: "
+        f"{counted(rebuilt.as_syncd_wrote + rebuilt.with_edits, 'page')} "
         f"recognised ({rebuilt.as_syncd_wrote} exactly as syncd writes them, {rebuilt.with_edits} "
         "adopted block by block: edited by you or first synced on another day, your text kept), "
         f"{rebuilt.created} created, {rebuilt.updated} updated, "
-        f"{rebuilt.highlights_added} highlights added"
+        f"{counted(rebuilt.highlights_added, 'highlight')} added"
     )
     if rebuilt.created:
         # Only the old store knew which notes the user deleted on purpose.

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from syncd.sync.engine import PassSummary
 from syncd.sync.state import RunRecord, StateStore
+from syncd.wording import counted
 
 
 def record_pass(store: StateStore, summary: PassSummary, started_at: str) -> None:
@@ -20,7 +21,9 @@ def record_pass(store: StateStore, summary: PassSummary, started_at: str) -> Non
                 started_at=started_at,
                 finished_at=finished,
                 result="paused" if target.paused else "failed" if target.failed else "ok",
-                summary=target.as_dict(),
+                # Every failed note (a template that failed on a book, a file that could not
+                # be written) for `syncd status`; the first is also the run's error.
+                summary={**target.as_dict(), "errors": [m for _k, m in target.errors[:50]]},
                 error=target.errors[0][1] if target.errors else None,
             )
         )
@@ -50,7 +53,7 @@ def summary_line(summary: PassSummary, *, dry_run: bool = False) -> str:
     for t in summary.targets:
         parts.append(
             f"{t.name}: {t.created} {verb}created, {t.updated} {verb}updated, "
-            f"{t.unchanged} unchanged, {t.highlights_added} highlights added"
+            f"{t.unchanged} unchanged, {counted(t.highlights_added, 'highlight')} added"
             + (f", {t.failed} FAILED" if t.failed else "")
             + (", PAUSED (would remove too many highlights; see the log)" if t.paused else "")
             + f" ({t.elapsed:.2f} s)"
@@ -58,8 +61,8 @@ def summary_line(summary: PassSummary, *, dry_run: bool = False) -> str:
     edits = summary.writeback
     if edits is not None and (edits.sent or edits.waiting or edits.conflicts or edits.rejected):
         parts.append(
-            f"to Readwise: {len(edits.sent)} edits sent, {len(edits.waiting)} waiting, "
-            f"{edits.conflicts} conflicts"
+            f"to Readwise: {counted(len(edits.sent), 'edit')} sent, {len(edits.waiting)} waiting, "
+            f"{counted(edits.conflicts, 'conflict')}"
             + (f", {len(edits.rejected)} refused" if edits.rejected else "")
             + ("; see `syncd status`" if edits.conflicts or edits.rejected else "")
         )

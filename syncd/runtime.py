@@ -15,20 +15,30 @@ from syncd.adapters.registry import make_adapter
 from syncd.adapters.vault import VaultFiles
 from syncd.config import Config, TargetConfig
 from syncd.model import parse_timestamp
-from syncd.sources.readwise import ReadwiseClient, RetryPolicy
+from syncd.sources.readwise import ReadwiseClient, RetryPolicy, interactive_policy
 from syncd.sources.readwise_write import ReadwiseWriter
 from syncd.sync.engine import TargetRuntime
 from syncd.sync.plan import TargetPolicy
 from syncd.writeback.push import WriteBack
 
 
-def make_client(http: httpx.Client, cfg: Config, token: str) -> ReadwiseClient:
+def make_client(
+    http: httpx.Client, cfg: Config, token: str, *, interactive: bool = False
+) -> ReadwiseClient:
+    """`interactive`: someone waits at a terminal, so until Readwise first answers, a
+    connection that cannot be made gives up within ~10 s (the daemon keeps its back-off)."""
     retry = RetryPolicy(
         max_attempts=cfg.readwise.max_attempts,
         backoff_max=cfg.readwise.backoff_max,
         timeout=cfg.readwise.timeout,
     )
-    return ReadwiseClient(http, token=token, base_url=cfg.readwise.base_url, retry=retry)
+    return ReadwiseClient(
+        http,
+        token=token,
+        base_url=cfg.readwise.base_url,
+        retry=retry,
+        first_retry=interactive_policy(retry) if interactive else None,
+    )
 
 
 def make_writeback(
@@ -38,8 +48,9 @@ def make_writeback(
     network: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
 ) -> WriteBack | None:
     """The write-back step, when a target sends anything back to Readwise (`write_back`);
-    `network` wraps each wait on Readwise (see WriteBack)."""
-    if not any(t.enabled and t.write_back for t in cfg.targets):
+    `network` wraps each wait on Readwise (see WriteBack). None with no Readwise configured
+    (device files only): there is nowhere to send anything."""
+    if not cfg.uses_readwise or not any(t.enabled and t.write_back for t in cfg.targets):
         return None
     retry = RetryPolicy(
         max_attempts=cfg.readwise.max_attempts,
@@ -65,6 +76,9 @@ def build_targets(cfg: Config) -> list[TargetRuntime]:
                     on_upstream_delete=target.on_upstream_delete,
                     layout=target.layout,
                     resync_deleted=target.resync_deleted,
+                    sources=target.sources,
+                    only_tags=target.only_tags,
+                    skip_tags=target.skip_tags,
                     write_back=target.write_back,
                 ),
                 adapter=make_adapter(target),

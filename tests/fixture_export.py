@@ -8,9 +8,9 @@ a to_kindle link), the url of a `View Highlight`/`View Tweet` link, the note and
 level fields come from `title::`/`full-title::`/`# `/`Full Title`, `author`, `category`/`media`/
 `Category` and the Readwise folder the page sits in.
 
-Not recovered as highlights, on purpose: heading lines (`### Chapter 1` in Obsidian, Reader's
-`.h3` heading highlights) and everything a user added (child blocks that are not Note/Tags, `#card`
-structure): they are not list items of the template.
+Headings of level 3-6 between an Obsidian page's highlights are Reader heading highlights (a note
+of `.h3`..`.h6`: fixture obsidian/031). Not recovered as highlights, on purpose: everything a user
+added (child blocks that are not Note/Tags, `#card` structure): they are not part of the template.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ _LOGSEQ_HEADER = re.compile(
     r"Highlights$)"
 )
 _OBSIDIAN_HEADER = re.compile(r"^#{1,2} (?:Highlights|New highlights added)")
+_READER_HEADING = re.compile(r"^(#{3,6}) ")
 _LOGSEQ_OURS = re.compile(r"^\*\*(Note|Tags|Date)\*\*: ?")
 _OBSIDIAN_OURS = re.compile(r"^(Note|Tags|See also): ?")
 _ID_LINE = re.compile(r"^id:: \S+$")
@@ -295,7 +296,12 @@ def _obsidian_highlights(page: Page) -> list[Recovered]:
     in_highlights = False
     for block in page.walk():
         if block.kind == "heading":
-            in_highlights = in_highlights or bool(_OBSIDIAN_HEADER.match(block.content))
+            if _OBSIDIAN_HEADER.match(block.content):
+                in_highlights = True
+            elif in_highlights and (level := _READER_HEADING.match(block.content)):
+                # A Reader heading highlight, written as a heading between the bullets.
+                text = block.content[level.end() :]
+                found.append(Recovered(text, None, note=f".h{len(level[1])}"))
             continue
         if not in_highlights:
             continue

@@ -15,6 +15,7 @@ from syncd.adapters.logseq import LogseqAdapter
 from syncd.adapters.obsidian import ObsidianAdapter
 from syncd.adapters.vault import VaultFiles
 from syncd.model import Book, Highlight
+from syncd.notes.template_set import TemplateSet
 from syncd.sync.engine import TargetRuntime, TargetSummary, run_pass
 from syncd.sync.plan import TargetPolicy
 from syncd.sync.state import PageRow, StateStore
@@ -102,10 +103,13 @@ class Harness:
         self.store = StateStore.open(root / "state")
         self.source = MemorySource()
         block_ids = bool(policy.pop("block_ids", False))
+        # The templates under test (default: Readwise's defaults). Readwise's sync log page is
+        # left out unless a test asks for it: each test here looks at the book pages it makes.
+        templates = policy.pop("templates", None) or TemplateSet(format=fmt)
         self.adapter: Adapter = (
-            LogseqAdapter(block_ids=block_ids)
+            LogseqAdapter(block_ids=block_ids, templates=templates)
             if fmt == "logseq"
-            else ObsidianAdapter(block_ids=block_ids)
+            else ObsidianAdapter(block_ids=block_ids, templates=templates)
         )
         self.files = VaultFiles(self.vault)
         self.policy = TargetPolicy(name="t", vault=self.vault, **policy)

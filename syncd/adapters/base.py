@@ -15,6 +15,8 @@ from pathlib import PurePosixPath
 from typing import Literal, Protocol
 
 from syncd.model import Book
+from syncd.notes.render import DateStyle
+from syncd.notes.template_set import TemplateSet
 
 SectionKind = Literal["first", "new"]
 
@@ -42,6 +44,12 @@ class Adapter(Protocol):
     """A vault format: where a book's page lives, and the exact text of that page."""
 
     name: str  # "obsidian" | "logseq"
+    # True when a user's highlight template renders the highlights: the merge then tracks each
+    # as the exact lines it rendered (syncd.sync.merge.SpanMatcher).
+    tracks_spans: bool
+    templates: TemplateSet
+    style: DateStyle  # how dates print in this vault
+    notification_path: PurePosixPath  # the sync log page (Logseq `Readwise`, Obsidian's)
 
     def folder_for(self, book: Book) -> PurePosixPath:
         """Folder, relative to the vault root, that holds this book's page."""

@@ -297,7 +297,9 @@ def render_jinja(template: str, context: Mapping[str, Any]) -> str:
 # first pass); one render over the whole section, with a separator between highlights, gives the
 # same text per highlight in a fraction of the time.
 _SEPARATOR = "\x1e"  # ASCII record separator: never in Markdown a person writes
-_HIGHLIGHT_VARIABLES = (
+# A highlight's own template variables (highlight_heading_level is syncd's: 1-6 for a Reader
+# heading highlight, a note of ".h1".."h6"; else 0).
+HIGHLIGHT_VARIABLES = (
     "highlight_text",
     "highlight_location",
     "highlight_location_url",
@@ -305,6 +307,7 @@ _HIGHLIGHT_VARIABLES = (
     "highlight_tags",
     "highlight_id",
     "highlight_date",
+    "highlight_heading_level",
 )
 
 
@@ -313,7 +316,7 @@ def _looped(name: str) -> jinja2.Template:
     env = environment()
     assert env.loader is not None
     source, _filename, _uptodate = env.loader.get_source(env, name)
-    bindings = ", ".join(f"{var}=rw_item.{var}" for var in _HIGHLIGHT_VARIABLES)
+    bindings = ", ".join(f"{var}=rw_item.{var}" for var in HIGHLIGHT_VARIABLES)
     return env.from_string(
         "{% for rw_item in rw_items %}{% with "
         + bindings
@@ -445,18 +448,37 @@ def highlight_context(
     return {**document, **highlight_variables(book, highlight, style=style)}
 
 
+def heading_level(highlight: Highlight) -> int:
+    """1-6 for a Reader heading highlight (its note is `.h1`..`.h6`), else 0."""
+    note = highlight.note
+    if len(note) > 8 or not note.strip().startswith(".h"):
+        return 0
+    marker = note.strip().lower()
+    if len(marker) == 3 and marker[2] in "123456":
+        return int(marker[2])
+    return 0
+
+
+def heading_text(highlight: Highlight, level: int) -> str:
+    """A heading highlight as Readwise writes it between the bullets: `#### text`."""
+    return "#" * level + " " + oneline(highlight.text).strip()
+
+
 def highlight_variables(book: Book, highlight: Highlight, *, style: DateStyle) -> dict[str, Any]:
     """This highlight's own template variables."""
     label, url = highlight_location(book, highlight)
     stamp = highlight.highlighted_at
+    level = heading_level(highlight)
     return {
         "highlight_text": highlight.text,
         "highlight_location": label,
         "highlight_location_url": url,
-        "highlight_note": highlight.note,
+        # A heading's note is only its level marker.
+        "highlight_note": "" if level else highlight.note,
         "highlight_tags": list(highlight.tags),
         "highlight_id": highlight.id,
         "highlight_date": style.rendered(stamp) if stamp is not None else "",
+        "highlight_heading_level": level,
     }
 
 

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, NoReturn, TypeVar, cast
@@ -26,6 +26,8 @@ from syncd import __version__
 from syncd.errors import ApiDataError, ConfigError, ReadwiseUnavailable, TokenRejected
 from syncd.log import add_secret, get_logger
 from syncd.model import Book, book_from_json, format_timestamp, merge_highlights
+from syncd.sources.neterrors import CONNECT_FAILURES, describe_connect_failure
+from syncd.wording import counted
 
 _T = TypeVar("_T")
 
@@ -58,6 +60,25 @@ class RetryPolicy:
     backoff_max: float = 60.0
     max_retry_after: float = 300.0  # a Retry-After above this is capped
     timeout: float = 30.0  # per request (connect/read)
+    # When set: a request that cannot connect at all (refused, unresolved, connect timeout,
+    # proxy) gives up after this many attempts, each allowed `connect_timeout` to connect.
+    connect_attempts: int | None = None
+    connect_timeout: float | None = None
+
+
+# A person waiting at a terminal: give up connecting within ~10 s (3 attempts of at most 2 s,
+# plus waits of at most 1 s and 2 s) instead of the minutes a daemon may wait out.
+INTERACTIVE_CONNECT_ATTEMPTS = 3
+INTERACTIVE_CONNECT_TIMEOUT = 2.0
+
+
+def interactive_policy(policy: RetryPolicy) -> RetryPolicy:
+    """The policy for someone at a terminal: connection failures give up within ~10 s."""
+    return replace(
+        policy,
+        connect_attempts=INTERACTIVE_CONNECT_ATTEMPTS,
+        connect_timeout=min(policy.timeout, INTERACTIVE_CONNECT_TIMEOUT),
+    )
 
 
 @dataclass(frozen=True)
@@ -85,12 +106,14 @@ class _RetryableFailure(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         malformed_body: bool = False,
+        no_connection: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.retry_after = retry_after
         self.malformed_body = malformed_body
+        self.no_connection = no_connection
 
 
 class ReadwiseClient:
@@ -104,13 +127,18 @@ class ReadwiseClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
+        first_retry: RetryPolicy | None = None,
     ) -> None:
-        """base_url is the server root (https://readwise.io); a trailing /api/v2/ is tolerated."""
+        """base_url is the server root (https://readwise.io); a trailing /api/v2/ is tolerated.
+        `first_retry` replaces `retry` until Readwise first answers (see `interactive_policy`)."""
         self._token = _checked_token(token)
         add_secret(self._token)
         self._http = http
         self._base_url = _server_root(base_url)
         self._retry = retry
+        self._first_retry = first_retry
+        self._answered = False  # set once any HTTP reply arrived: the network is there
+        self._host = httpx.URL(self._base_url).netloc.decode("ascii", "replace")
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
         self._max_pages = max_pages
@@ -256,18 +284,32 @@ class ReadwiseClient:
         self, path: str, *, params: Mapping[str, str], expect_export_body: bool
     ) -> tuple[httpx.Response, dict[str, Any] | None]:
         attempts = 0
+        policy = self._retry
+        if self._first_retry is not None and not self._answered:
+            policy = self._first_retry
 
         def attempt() -> tuple[httpx.Response, dict[str, Any] | None]:
             nonlocal attempts
             attempts += 1
-            return self._attempt(path, params, expect_export_body, attempts)
+            return self._attempt(path, params, expect_export_body, attempts, policy)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number >= policy.max_attempts:
+                return True
+            failure = state.outcome.exception() if state.outcome is not None else None
+            return (
+                policy.connect_attempts is not None
+                and isinstance(failure, _RetryableFailure)
+                and failure.no_connection
+                and state.attempt_number >= policy.connect_attempts
+            )
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self._retry.max_attempts),
+            stop=stop,
             wait=self._wait,
             retry=tenacity.retry_if_exception_type(_RetryableFailure),
             sleep=self._sleep,
-            before_sleep=lambda state: self._log_retry(path, state),
+            before_sleep=lambda state: self._log_retry(path, state, policy),
             reraise=True,
         )
         try:
@@ -276,8 +318,14 @@ class ReadwiseClient:
             self._give_up(path, failure, attempts)
 
     def _attempt(
-        self, path: str, params: Mapping[str, str], expect_export_body: bool, attempt: int
+        self,
+        path: str,
+        params: Mapping[str, str],
+        expect_export_body: bool,
+        attempt: int,
+        policy: RetryPolicy,
     ) -> tuple[httpx.Response, dict[str, Any] | None]:
+        timeout = httpx.Timeout(policy.timeout, connect=policy.connect_timeout or policy.timeout)
         try:
             response = self._http.get(
                 self._base_url + path,
@@ -287,8 +335,11 @@ class ReadwiseClient:
                     "Accept": "application/json",
                     "User-Agent": f"syncd/{__version__}",
                 },
-                timeout=self._retry.timeout,
+                timeout=timeout,
             )
+        except CONNECT_FAILURES as exc:
+            words = describe_connect_failure(exc, self._host)
+            raise _RetryableFailure(f"{type(exc).__name__}: {words}", no_connection=True) from exc
         except _RETRIED_EXCEPTIONS as exc:
             raise _RetryableFailure(type(exc).__name__) from exc
         except httpx.HTTPError as exc:
@@ -300,6 +351,7 @@ class ReadwiseClient:
                 attempts=attempt,
             ) from exc
 
+        self._answered = True
         status = response.status_code
         if status in _REJECTED_TOKEN_STATUSES:
             raise TokenRejected(
@@ -342,16 +394,23 @@ class ReadwiseClient:
         )
         return step / 2 + self._rng.uniform(0, step / 2)
 
-    def _log_retry(self, path: str, state: tenacity.RetryCallState) -> None:
+    def _log_retry(self, path: str, state: tenacity.RetryCallState, policy: RetryPolicy) -> None:
         failure = state.outcome.exception() if state.outcome is not None else None
         reason = failure.reason if isinstance(failure, _RetryableFailure) else repr(failure)
-        _log.warning(
+        # Someone waiting at a terminal gets one line when it gives up (within ~10 s), not one
+        # per retry: there the retries are info (-v shows them).
+        say = _log.info if policy is self._first_retry else _log.warning
+        say(
             "readwise.retry",
             endpoint=path,
             status=failure.status if isinstance(failure, _RetryableFailure) else None,
             reason=reason,
             attempt=state.attempt_number,
-            max_attempts=self._retry.max_attempts,
+            max_attempts=policy.connect_attempts
+            if isinstance(failure, _RetryableFailure)
+            and failure.no_connection
+            and policy.connect_attempts is not None
+            else policy.max_attempts,
             wait=round(state.upcoming_sleep, 3),
         )
 
@@ -360,7 +419,8 @@ class ReadwiseClient:
         if failure.malformed_body:
             last = f"{last}, {failure.reason}"
         message = (
-            f"Readwise unavailable: GET {path} failed after {attempts} attempts (last: {last})"
+            f"Readwise unavailable: GET {path} failed after {counted(attempts, 'attempt')}"
+            f" (last: {last})"
         )
         error_type = ApiDataError if failure.malformed_body else ReadwiseUnavailable
         raise error_type(

@@ -28,6 +28,11 @@ _book_values = attrgetter(*_BOOK_FIELDS)
 _VERSION = 2
 
 
+def book_field_index(name: str) -> int:
+    """Where a book field sits in a stored row (`$.book[i]`), for SQL that reads one field."""
+    return _BOOK_FIELDS.index(name)
+
+
 def _highlight_row(highlight: Highlight) -> list[Any]:
     row = list(_highlight_values(highlight))
     for index in _STAMP_INDEXES:

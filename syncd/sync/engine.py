@@ -30,6 +30,7 @@ from syncd.sync.apply import (
     write_items,
 )
 from syncd.sync.locate import VaultIndex
+from syncd.sync.notify import write_notifications
 from syncd.sync.parallel import Worker, can_fork, start_gated_worker, start_worker
 from syncd.sync.plan import FolderNames, PlanContext, Planned, TargetPolicy, plan_book
 from syncd.sync.pull import ExportSource, PullResult, pull, pulls_everything
@@ -79,6 +80,7 @@ class TargetSummary:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (error kind, message)
     paused: bool = False  # the mass-removal guard stopped this target; nothing was written
     plan: list[Planned] = field(default_factory=list)
+    added: list[tuple[int, int]] = field(default_factory=list)  # (book id, highlights) written
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +107,14 @@ class PassSummary:
 
 Progress = Callable[[str, int, int], None]  # (target, books done, books total)
 PullProgress = Callable[[int, int], None]  # (books, highlights) pulled so far
+
+
+DEFAULT_TEMPLATES = "default"  # TemplateSet.digest of the shipped defaults
+
+
+def templates_key(target: str) -> str:
+    """The state key holding the digest of the templates a target's pages were written with."""
+    return f"templates:{target}"
 
 
 class _Rollback(Exception):
@@ -157,13 +167,16 @@ def run_pass(
     should_stop: Callable[[], bool] | None = None,
     force: bool = False,
     resync: frozenset[int] = frozenset(),
+    fold_local: Callable[[StateStore], None] | None = None,
     writeback: WriteBack | None = None,
 ) -> PassSummary:
     """`now` dates new sections (local time); `clock` is the real UTC time for the watermark.
     `should_stop` is asked before each batch of writes (the daemon's SIGTERM); True raises
     PassStopped. `force` skips the mass-removal guard; `resync` restores pages (by book id) the
-    user deleted. `writeback` sends the user's edits to Readwise: what a killed pass left first,
-    then this pass's, between the pull and the writes."""
+    user deleted. `fold_local` folds device sources into the cache, in the pull's transaction
+    (syncd.sources.local_pass). `writeback` sends the user's edits to Readwise (Readwise
+    highlights only): what a killed pass left first, then this pass's, between the pull and the
+    writes."""
     started = time.perf_counter()
     for runtime in targets:
         check_vault_root(runtime, store)
@@ -187,6 +200,8 @@ def run_pass(
         if dry_run:
             with _rolled_back(store):
                 pulled = pull_now()
+                if fold_local is not None:
+                    fold_local(store)
                 if writeback is not None:
                     writeback.push(store, targets, dry_run=True)
                 summaries = _sync_targets(
@@ -203,6 +218,8 @@ def run_pass(
             try:
                 with store.transaction():
                     pulled = pull_now()
+                    if fold_local is not None:
+                        fold_local(store)
             except BaseException:
                 if early is not None:
                     early.cancel()
@@ -217,10 +234,11 @@ def run_pass(
             )
             if writeback is not None:
                 writeback.push(store, targets, should_stop=should_stop)
+            section_time = now()
             summaries = _sync_targets(
                 store,
                 targets,
-                now=now(),
+                now=section_time,
                 apply=True,
                 progress=progress,
                 should_stop=should_stop,
@@ -228,6 +246,7 @@ def run_pass(
                 resync=resync,
                 early=early,
             )
+            write_notifications(store, targets, summaries, section_time)
     finally:
         store.release_books()  # the books kept parsed from the pull, however the pass ended
     return PassSummary(
@@ -390,6 +409,8 @@ def _drive(
                 if poll is not None:
                     poll()
             _finish_all(runs, progress)
+            for run in runs:
+                run.complete()
         except BaseException:
             _finish_all(runs, progress, quiet=True)
             raise
@@ -441,7 +462,17 @@ class _TargetRun:
                 )
         if resync:
             store.mark_due(policy.name, resync)
+        self.templates_digest = runtime.adapter.templates.digest
+        known = store.get_source(templates_key(policy.name))
+        templates_changed = (known or DEFAULT_TEMPLATES) != self.templates_digest and (
+            known is not None or bool(store.page_paths(policy.name))  # no pages: nothing to redo
+        )
+        if templates_changed:
+            log.info("templates.changed", target=policy.name)
+            store.mark_all_due(policy.name)
         self.due = dict(store.books_to_render(policy.name))
+        # Pages not due are considered too: their book did not change, so they stay as they are.
+        self.summary.unchanged = store.count_settled_pages(policy.name)
         # Not the placeholders a killed pass left (still there in a dry run): their files are
         # recognised as syncd's own, not taken by another page.
         owned = store.page_paths(policy.name, placeholders=False)
@@ -456,6 +487,7 @@ class _TargetRun:
             find_moved=index.find_moved,
             resync=resync,
             first_synced=first_synced,
+            templates_changed=templates_changed,
         )
         if apply and not force:
             try:
@@ -522,10 +554,29 @@ class _TargetRun:
             )
             batch = [p for p in batch if p.book_id not in {c.book_id for c in changed}] + retry
         _count(self.summary, batch)
+        failed = {planned.book_id for planned, _error in failures}
+        self.summary.added += [
+            (p.book_id, p.highlights_added)
+            for p in batch
+            if p.highlights_added and p.text is not None and p.book_id not in failed
+        ]
         _record_failures(self.summary, name, failures)
         _record_conflicts(store, name, batch, failures)
         self._progress(len(batch), progress)
         self.summary.elapsed += time.perf_counter() - started
+
+    def complete(self) -> None:
+        """The target's pass went through: its pages are now those of its current templates."""
+        key = templates_key(self.runtime.policy.name)
+        if (
+            self.apply
+            and not self.summary.paused
+            and self.store.get_source(key) != self.templates_digest
+        ):
+            with self.store.transaction():
+                self.store.set_source(
+                    templates_key(self.runtime.policy.name), self.templates_digest
+                )
 
     def _progress(self, planned: int, progress: Progress | None) -> None:
         self.done += planned

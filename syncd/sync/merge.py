@@ -21,9 +21,10 @@ Page properties / metadata lines are merged per key the same way. Nothing else i
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -31,6 +32,7 @@ from syncd.notes.blockids import ID_LINE, with_id_lines
 from syncd.notes.page import Block, Page, line_body, split_lines
 from syncd.notes.parse_logseq import parse_logseq
 from syncd.notes.parse_obsidian import parse_obsidian
+from syncd.sync.dated_spans import common_head, span_patterns
 
 Format = Literal["logseq", "obsidian"]
 
@@ -76,6 +78,12 @@ class Ours:
     blocks: dict[int, str]  # live highlight id -> its block text
     order: tuple[int, ...]  # live highlight ids in reading order
     block_ids: dict[int, str] = field(default_factory=dict)  # id -> "^rw123" / Logseq uuid
+    # A user's highlight template: each highlight is the exact lines it rendered (SpanMatcher).
+    spans: bool = False
+    texts: dict[int, str] = field(default_factory=dict)  # id -> the highlight's own text
+    # Adoption only: id -> the block rendered for another sync moment (dated_spans.PROBE_SHIFT
+    # later); where it differs, the template printed the sync date.
+    probe: dict[int, str] = field(default_factory=dict)
 
 
 def parse(fmt: Format, text: str) -> Page:
@@ -102,8 +110,11 @@ _SPACE = re.compile(r"\s+")
 _ESCAPE = re.compile(r"\\([-#:$<`~\\*_\[\]])")
 # `(?<!\s)`: a match may only start where a run of spaces starts; tried at every space of a long
 # run, `\s*` made this quadratic (a pasted table's 100k spaces: minutes).
+# Tags a template puts after the link (`#Highlight #[[2023-07-24]]`, a custom Logseq template)
+# are part of the tail too.
 _LINK_TAIL = re.compile(
-    r"(?<!\s)\s*\((?:\[[^\]]*\]\([^)]*\)|Page[\u00a0 ]\d+)\)\s*(?:\^[\w-]+)?\s*$"
+    r"(?<!\s)\s*\((?:\[[^\]]*\]\([^)]*\)|Page[\u00a0 ]\d+)\)"
+    r"(?:[ \t]+#(?:\[\[[^\]\n]*\]\]|[^\s#\[]+))*\s*(?:\^[\w-]+)?\s*$"
 )
 
 
@@ -119,7 +130,7 @@ def _strip_blank_tail(lines: list[str]) -> int:
 class Unit:
     """A highlight-like block in theirs: its own lines plus the Tags/Note children after it."""
 
-    block: Block
+    block: Block | None  # None: a span found by its text (SpanMatcher)
     start: int  # first line index in the page
     end: int  # one past its last non-blank line
     subtree_end: int  # one past the last non-blank line of the block and all its children
@@ -266,6 +277,7 @@ class Matcher:
         self._by_id: dict[str, list[int]] = {}
         self._by_subtree: dict[str, list[int]] = {}
         for index, unit in enumerate(units):
+            assert unit.block is not None
             self._by_text.setdefault(_exact_key(unit.text), []).append(index)
             if unit.has_user_children:
                 self._by_subtree.setdefault(_exact_key(unit.subtree_text), []).append(index)
@@ -303,7 +315,10 @@ class Matcher:
             whole, end=whole.subtree_end, text=whole.subtree_text, has_user_children=False
         )
 
-    def fuzzy(self, reference: str, block_id: str | None) -> Unit | None:
+    def replacement(self, upstream: str) -> str:
+        return _norm(upstream)
+
+    def fuzzy(self, reference: str, block_id: str | None, words: str = "") -> Unit | None:
         """By stable id, then location link, then the start of the words (each unambiguous)."""
         if block_id:
             found = self._take(self._by_id.get(block_id), unique=True)
@@ -318,6 +333,169 @@ class Matcher:
         if len(words) >= 12:
             return self._take(self._by_words.get(words), unique=True)
         return None
+
+
+class SpanMatcher:
+    """Finds highlights a user's template rendered (quotes, callouts, separators, headings: any
+    shape). A highlight is the exact run of lines its template gave, blank lines at either end
+    aside and Logseq `id::` lines skipped, wherever it stands in the page. One not found exactly is
+    looked for by its block id, its link or its words, only to tell a highlight the user edited
+    (kept as theirs, never rewritten) from one they deleted."""
+
+    def __init__(self, lines: list[str], fmt: Format) -> None:
+        self.fmt = fmt
+        self.lines = lines
+        self.used = [False] * len(lines)
+        self._keep = [i for i, line in enumerate(lines) if not ID_LINE.match(line)]
+        self._keys = [line_body(lines[i]).rstrip() for i in self._keep]
+        self._by_first: dict[str, list[int]] = {}
+        self._sorted: list[tuple[str, int]] | None = None  # see _dated_candidates
+        for position, key in enumerate(self._keys):
+            if key:
+                self._by_first.setdefault(key, []).append(position)
+
+    def replacement(self, upstream: str) -> str:
+        return "".join(_core_lines(upstream))
+
+    def _unit(self, start: int, end: int, text: str) -> Unit:
+        for index in range(start, end):
+            self.used[index] = True
+        ids = tuple(line for line in self.lines[start:end] if ID_LINE.match(line))
+        children_end = self._children_end(start, end)
+        subtree = "".join(self.lines[start:children_end])
+        return Unit(
+            block=None,
+            start=start,
+            end=end,
+            subtree_end=children_end,
+            text=_norm(text),
+            has_user_children=children_end > end,
+            id_lines=ids,
+            subtree_text=_norm(subtree),
+        )
+
+    def _children_end(self, start: int, end: int) -> int:
+        """One past the lines nested under the span's first line (a list item or Logseq
+        block): what the user added as its children."""
+        first = line_body(self.lines[start])
+        body = first.lstrip(" \t")
+        if not _LIST_MARK.match(body):
+            return end
+        width = len(first[: len(first) - len(body)].expandtabs(4))
+        index, last = end, end
+        while index < len(self.lines):
+            line = line_body(self.lines[index])
+            if line.strip():
+                stripped = line.lstrip(" \t")
+                if len(line[: len(line) - len(stripped)].expandtabs(4)) <= width:
+                    break
+                last = index + 1
+            index += 1
+        return last
+
+    def exact(self, text: str) -> Unit | None:
+        core = _core_lines(_without_ids(text))
+        if not core:
+            return None
+        want = [line_body(line).rstrip() for line in core]
+        for position in self._by_first.get(want[0], ()):
+            stop = position + len(want)
+            if self._keys[position:stop] != want:
+                continue
+            start, end = self._keep[position], self._keep[stop - 1] + 1
+            while end < len(self.lines) and ID_LINE.match(self.lines[end]):
+                end += 1  # the id Logseq gave the span's last block
+            if any(self.used[start:end]):
+                continue
+            return self._unit(start, end, "".join(core))
+        return None
+
+    def dated(self, text: str, probe: str) -> Unit | None:
+        """The highlight as its template rendered it on another day: the run of lines equal
+        to `text` except where `text` and `probe` (the same render for another moment) differ."""
+        core = _core_lines(_without_ids(text))
+        patterns = span_patterns(
+            [line_body(line).rstrip() for line in core],
+            [line_body(line).rstrip() for line in _core_lines(_without_ids(probe))],
+        )
+        if patterns is None:
+            return None
+        last = len(self._keys) - len(patterns)
+        for position in self._dated_candidates(core, probe, last):
+            keys = self._keys[position : position + len(patterns)]
+            if not all(p.fullmatch(key) for p, key in zip(patterns, keys, strict=True)):
+                continue
+            start, end = self._keep[position], self._keep[position + len(patterns) - 1] + 1
+            while end < len(self.lines) and ID_LINE.match(self.lines[end]):
+                end += 1
+            if any(self.used[start:end]):
+                continue
+            own = "".join(line for line in self.lines[start:end] if not ID_LINE.match(line))
+            return self._unit(start, end, own)
+        return None
+
+    def _dated_candidates(self, core: list[str], probe: str, last: int) -> Iterable[int]:
+        """Where a dated span may start: only lines that begin as its first line begins in
+        both renders (found by bisecting the page's sorted lines: a page may hold thousands of
+        highlights), or every line when they share no beginning."""
+        first = line_body(core[0]).rstrip()
+        other = _core_lines(_without_ids(probe))
+        head = common_head(first, line_body(other[0]).rstrip() if other else "")
+        if not head:
+            return range(last + 1)
+        if self._sorted is None:
+            self._sorted = sorted((key, position) for position, key in enumerate(self._keys))
+        found = []
+        index = bisect.bisect_left(self._sorted, (head, -1))
+        while index < len(self._sorted) and self._sorted[index][0].startswith(head):
+            if self._sorted[index][1] <= last:
+                found.append(self._sorted[index][1])
+            index += 1
+        return sorted(found)
+
+    def fuzzy(self, reference: str, block_id: str | None, words: str = "") -> Unit | None:
+        free = [i for i, used in enumerate(self.used) if not used]
+        if block_id:
+            for index in free:
+                if block_id in self.lines[index]:
+                    return self._unit(index, index + 1, self.lines[index])
+        for url in _LINK_URL.findall(reference):
+            holding = [i for i in free if url in self.lines[i]]
+            if len(holding) == 1:  # Kindle neighbours may share one location link
+                return self._unit(holding[0], holding[0] + 1, self.lines[holding[0]])
+        key = _loose(words.split("\n", 1)[0])[:60].strip()
+        if len(key) >= 12:
+            for index in free:
+                if key in _loose(self.lines[index]):
+                    return self._unit(index, index + 1, self.lines[index])
+        return None
+
+    def head_end(self, found: Sequence[Unit]) -> int:
+        """The page head ends where the first highlight found begins (no metadata merge when
+        none is found)."""
+        return min((unit.start for unit in found), default=0)
+
+
+_LIST_MARK = re.compile(r"(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
+_LINK_URL = re.compile(r"\]\(([^()\s]+)\)")
+_QUOTE_OR_ITEM = re.compile(r"^(?:[ \t]*(?:>|[-*+](?=[ \t])|#{1,6}(?=[ \t])))+")
+
+
+def _loose(text: str) -> str:
+    """Text compared for "the same words": marks, escapes and spacing ignored."""
+    text = _ESCAPE.sub(r"\1", _QUOTE_OR_ITEM.sub("", text.replace("\u00a0", " ")))
+    return _SPACE.sub(" ", text).strip().casefold()
+
+
+def _core_lines(text: str) -> list[str]:
+    """`text`'s lines (with their endings), without blank lines at either end."""
+    lines = split_lines(_norm(text))
+    start, end = 0, len(lines)
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return lines[start:end]
 
 
 # --- metadata --------------------------------------------------------------------------------
@@ -395,14 +573,17 @@ def merge_page(
     on_upstream_delete: Literal["remove", "keep"] = "remove",
     layout: Literal["append", "rewrite"] = "append",
     resync_deleted: bool = False,
+    rebase: bool = False,
 ) -> MergeResult:
     """Merge `ours` into `theirs` per block; see the module docstring for the rules.
 
     `append_section(text, ids)` returns `text` with a new section holding those highlights.
+    `rebase`: the target's templates changed, so every render differs: blocks in theirs stay as
+    they are and only take the new render as their upstream state (new highlights still come).
     """
     page = parse(fmt, theirs)
     lines, units = find_units(page, fmt)
-    matcher = Matcher(units, fmt)
+    matcher: Matcher | SpanMatcher = SpanMatcher(lines, fmt) if ours.spans else Matcher(units, fmt)
     edits: dict[int, tuple[int, str]] = {}  # start line -> (end line, replacement)
     inserts: dict[int, list[str]] = {}  # insert before line -> texts
     new_blocks: dict[int, BlockRecord] = {}
@@ -419,7 +600,7 @@ def merge_page(
     for hid, record in blocks.items():
         if hid in found:
             continue
-        unit = matcher.fuzzy(record.text, ours.block_ids.get(hid))
+        unit = matcher.fuzzy(record.text, ours.block_ids.get(hid), ours.texts.get(hid, ""))
         if unit is not None:
             found[hid] = unit
             edited.add(hid)
@@ -431,6 +612,9 @@ def merge_page(
             if resync_deleted and upstream is not None:
                 continue  # re-added below as new
             new_tombstones.add(hid)  # the user deleted it: stays deleted
+            continue
+        if rebase and upstream is not None:
+            new_blocks[hid] = replace(record, render=render_hash(upstream))
             continue
         if hid in edited:
             if upstream is not None and render_hash(upstream) != record.render:
@@ -445,7 +629,10 @@ def merge_page(
                 new_blocks[hid] = record
             continue
         if render_hash(upstream) != record.render:
-            edits[unit.start] = (unit.end, with_id_lines(_norm(upstream), unit.id_lines))
+            edits[unit.start] = (
+                unit.end,
+                with_id_lines(matcher.replacement(upstream), unit.id_lines),
+            )
             new_blocks[hid] = BlockRecord(_norm(upstream), render_hash(upstream))
             result.replaced += 1
         else:
@@ -475,7 +662,10 @@ def merge_page(
 
     # 3. metadata in the head (everything before the first highlight-like block)
     if base_head is not None:
-        end = head_end(page, lines, units)
+        if isinstance(matcher, SpanMatcher):
+            end = matcher.head_end(list(found.values()))
+        else:
+            end = head_end(page, lines, units)
         result.metadata_updated = _merge_head(lines, end, base_head, ours.head, fmt)
 
     # 4. splice, bottom up, keeping theirs' final-newline convention
@@ -533,8 +723,8 @@ def adopt_blocks(*, fmt: Format, theirs: str, ours: Ours) -> tuple[dict[int, Blo
     each recorded with the file's own block text as base and syncd's render as its upstream
     state, so nothing is rewritten until Readwise changes it. Returns (records, found count)."""
     page = parse(fmt, theirs)
-    _lines, units = find_units(page, fmt)
-    matcher = Matcher(units, fmt)
+    lines, units = find_units(page, fmt)
+    matcher: Matcher | SpanMatcher = SpanMatcher(lines, fmt) if ours.spans else Matcher(units, fmt)
     records: dict[int, BlockRecord] = {}
     pending: list[int] = []
     for hid in ours.order:
@@ -545,8 +735,16 @@ def adopt_blocks(*, fmt: Format, theirs: str, ours: Ours) -> tuple[dict[int, Blo
             pending.append(hid)
         else:
             records[hid] = BlockRecord(unit.text, render_hash(ours.blocks[hid]))
+    if isinstance(matcher, SpanMatcher) and ours.probe:
+        # A template that prints the sync date: the page shows Readwise's day, not today's.
+        for hid in list(pending):
+            probe = ours.probe.get(hid)
+            unit = None if probe is None else matcher.dated(ours.blocks[hid], probe)
+            if unit is not None:
+                records[hid] = BlockRecord(unit.text, render_hash(ours.blocks[hid]))
+                pending.remove(hid)
     for hid in pending:
-        unit = matcher.fuzzy(ours.blocks[hid], ours.block_ids.get(hid))
+        unit = matcher.fuzzy(ours.blocks[hid], ours.block_ids.get(hid), ours.texts.get(hid, ""))
         if unit is not None:
             # The block differs from syncd's render (another template, the user's nesting, a
             # `^block-id`): its base is syncd's render, so it counts as the user's version from

@@ -22,8 +22,11 @@ from typing import Literal
 
 from syncd.adapters._fs import disambiguators, fold_name, unique_name
 from syncd.adapters.base import Adapter, RenderedPage, Section
-from syncd.model import Book
+from syncd.model import Book, fold_tag
 from syncd.notes.blockids import stable_block_id
+from syncd.notes.render import heading_level
+from syncd.sources.target_view import target_view
+from syncd.sync.dated_spans import PROBE_SHIFT
 from syncd.sync.merge import (
     BlockRecord,
     Conflict,
@@ -41,7 +44,8 @@ from syncd.sync.state import (
     PageRow,
     text_hash,
 )
-from syncd.writeback.echo import settle_echoes
+from syncd.wording import counted
+from syncd.writeback.echo import settle_echoes, settle_span_echoes
 
 Action = Literal["create", "adopt", "rewrite", "merge", "append", "skip", "conflict"]
 
@@ -60,6 +64,21 @@ class TargetPolicy:
     layout: Literal["append", "rewrite"] = "append"
     resync_deleted: bool = False
     write_back: frozenset[str] = frozenset()  # fields sent back to Readwise (syncd.writeback)
+    sources: frozenset[str] | None = None  # "readwise" and device source names; None: all
+    only_tags: frozenset[str] = frozenset()  # folded document tags (model.fold_tag)
+    skip_tags: frozenset[str] = frozenset()
+
+    def unselected(self, book: Book) -> str | None:
+        """Why a book is not for this target (category or document tags), or None."""
+        if self.categories is not None and book.category not in self.categories:
+            return "category not selected"
+        if self.only_tags or self.skip_tags:
+            tags = {fold_tag(tag) for tag in book.tags}
+            if self.only_tags and not tags & self.only_tags:
+                return "no document tag from only_tags"
+            if tags & self.skip_tags:
+                return "has a document tag from skip_tags"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +94,7 @@ class Planned:
     blocks_affected: int = 0
     highlights_removed: int = 0
     conflicts: tuple[Conflict, ...] = field(default=())
+    book_title: str = ""  # set where there is no path to name the book by (a skipped book)
 
 
 ReadFile = Callable[[str], str | None]
@@ -131,7 +151,11 @@ def _ours(adapter: Adapter, book: Book, sections: tuple[Section, ...], title: st
     order = tuple(h.id for h in book.live_highlights())
     fmt: Format = "logseq" if adapter.name == "logseq" else "obsidian"
     ids = {hid: stable_block_id(fmt, hid) for hid in order}
-    return Ours(head=parts.head, blocks=parts.blocks, order=order, block_ids=ids)
+    spans = adapter.tracks_spans or any(heading_level(h) for h in book.live_highlights())
+    texts = {h.id: h.text for h in book.live_highlights()} if spans else {}
+    return Ours(
+        head=parts.head, blocks=parts.blocks, order=order, block_ids=ids, spans=spans, texts=texts
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,22 +170,30 @@ class PlanContext:
     resync: frozenset[int] = frozenset()  # book ids the user asked to restore
     # book id -> first-section time of a page a killed pass was creating (its create marker)
     first_synced: Mapping[int, datetime] = field(default_factory=dict)
+    # The target's templates differ from those its pages were written with: untouched pages are
+    # re-rendered, touched ones keep their blocks and only get new highlights in the new format.
+    templates_changed: bool = False
 
 
 def plan_book(*, book: Book, rev: int, page: PageRow | None, ctx: PlanContext) -> Planned:
     policy = ctx.policy
+    book = target_view(book, policy.sources, page)  # its sources only, each passage once
     live = book.live_highlights()
     restoring: PageRow | None = None
     if page is not None and book.id in ctx.resync and page.status == PAGE_DELETED_BY_USER:
         restoring, page = page, None  # restore: plan it as a new page again, at its old path
-    if policy.categories is not None and book.category not in policy.categories and page is None:
+    unselected = policy.unselected(book) if page is None else None
+    if unselected is not None:
         row = PageRow(policy.name, book.id, "", "", PAGE_FILTERED, False, (), None, None, rev)
-        return Planned(book.id, "skip", "category not selected", "", None, row, 0)
+        return Planned(book.id, "skip", unselected, "", None, row, 0, book_title=book.display_title)
 
     if page is None or page.status in (PAGE_FILTERED, PAGE_EMPTY, PAGE_PENDING):
         if book.is_deleted or not live:
             row = PageRow(policy.name, book.id, "", "", PAGE_EMPTY, False, (), None, None, rev)
-            return Planned(book.id, "skip", "no live highlights", "", None, row, 0)
+            return Planned(
+                book.id, "skip", "no live highlights", "", None, row, 0,
+                book_title=book.display_title,
+            )  # fmt: skip
         return _new_page(book, rev, ctx, restoring)
 
     if page.status == PAGE_DELETED_UPSTREAM and not book.is_deleted and live:
@@ -311,6 +343,9 @@ def _adopt(
             book.id, "adopt", "syncd's own page, recorded now", path, None, row, 0, text_hash(text)
         )
     ours = _ours(adapter, book, first, title)
+    if ours.spans:  # see syncd.sync.dated_spans
+        probe = (replace(first[0], synced_at=first[0].synced_at + PROBE_SHIFT),)
+        ours = replace(ours, probe=adapter.render_parts(book, probe, title).blocks)
     fmt: Format = "logseq" if adapter.name == "logseq" else "obsidian"
     blocks, found = adopt_blocks(fmt=fmt, theirs=text, ours=ours)
     if found == 0:
@@ -345,7 +380,7 @@ def _adopt(
     )
     ctx.names.taken(PurePosixPath(path).parent).add(fold_name(PurePosixPath(path).name))
     changed = merged.text != text
-    reason = f"adopted an existing page ({found} highlights recognised)"
+    reason = f"adopted an existing page ({counted(found, 'highlight')} recognised)"
     if merged.added:
         reason += f", {len(merged.added)} new appended"
     return Planned(
@@ -386,10 +421,13 @@ def _rerender(
         for hid, rec in records.items()
         if hid in page.blocks and page.blocks[hid].render != rec.render
     )
+    reason = "as syncd wrote it; re-rendered from current data"
+    if ctx.templates_changed:
+        reason = "as syncd wrote it; re-rendered with the target's new templates"
     return Planned(
         book.id,
         "rewrite",
-        "as syncd wrote it; re-rendered from current data",
+        reason,
         page.path,
         parts.text,
         row,
@@ -420,6 +458,8 @@ def _merge(
     if not blocks and page.sections:
         # A page from before block records: its sections say which highlights it holds.
         blocks = _legacy_records(page, adapter, book)
+    if policy.write_back and ours.spans:
+        blocks = settle_span_echoes(fmt, current, blocks, ours.blocks)
     merged = merge_page(
         fmt=fmt,
         theirs=current,
@@ -431,6 +471,7 @@ def _merge(
         on_upstream_delete=policy.on_upstream_delete,
         layout=policy.layout,
         resync_deleted=policy.resync_deleted,
+        rebase=ctx.templates_changed,
     )
     if policy.write_back:
         merged = settle_echoes(fmt, merged)

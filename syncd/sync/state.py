@@ -23,8 +23,8 @@ from typing import Any
 
 from syncd.adapters.base import Section
 from syncd.errors import StateError
-from syncd.model import Book, merge_highlights
-from syncd.sync.codec import book_from_json, book_to_json
+from syncd.model import Book, is_local_id, merge_highlights
+from syncd.sync.codec import book_field_index, book_from_json, book_to_json
 from syncd.sync.merge import BlockRecord, Conflict
 
 STATE_FILE = "state.sqlite3"
@@ -622,7 +622,11 @@ class StateStore:
             if cached is not None and full:
                 merged = incoming.with_highlights(
                     merge_highlights(
-                        (replace(h, is_deleted=True) for h in cached.highlights),
+                        # Highlights a device file added (local ids) are not Readwise's to delete.
+                        (
+                            h if is_local_id(h.id) else replace(h, is_deleted=True)
+                            for h in cached.highlights
+                        ),
                         incoming.highlights,
                     )
                 )
@@ -641,6 +645,37 @@ class StateStore:
             (merged.id, data, int(merged.is_deleted), merged.category, rev),
         )
         return True
+
+    def book_identities(self) -> list[tuple[int, str, str, str, int]]:
+        """(id, title, readable_title, author, rev) of every cached book, highlights not
+        decoded (device sources match books by title and author)."""
+        fields = {name: book_field_index(name) for name in ("title", "readable_title", "author")}
+        columns = ", ".join(
+            f"coalesce(json_extract(data, '$.book[{index}]'), json_extract(data, '$.{name}'), '')"
+            for name, index in fields.items()
+        )
+        rows = self._db.execute(f"SELECT id, {columns}, rev FROM books")  # built from constants
+        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
+
+    def rekey_book(self, old_id: int, new_id: int) -> int:
+        """Hand book `old_id`'s pages (in targets where `new_id` has none, and with no write in
+        flight) and conflicts to `new_id`, and drop `old_id` from the cache: a book synced from
+        a device alone, then found in Readwise, keeps its one page. Returns the pages moved."""
+        moved = self._db.execute(
+            "UPDATE pages SET book_id=? WHERE book_id=? AND pending IS NULL "
+            "AND target NOT IN (SELECT target FROM pages WHERE book_id=?)",
+            (new_id, old_id, new_id),
+        ).rowcount
+        self._db.execute(
+            "UPDATE conflicts SET book_id=? WHERE book_id=? "
+            "AND target NOT IN (SELECT target FROM conflicts WHERE book_id=?)",
+            (new_id, old_id, new_id),
+        )
+        self._db.execute("DELETE FROM books WHERE id=?", (old_id,))
+        dropped = self._fresh.pop(old_id, None)
+        if dropped is not None:
+            self._fresh_highlights -= len(dropped.highlights)
+        return int(moved)
 
     def book_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM books").fetchone()[0])
@@ -695,6 +730,16 @@ class StateStore:
     def count_live_pages(self, target: str) -> int:
         row = self._db.execute(
             "SELECT count(*) FROM pages WHERE target=? AND status=?", (target, PAGE_LIVE)
+        ).fetchone()
+        return int(row[0])
+
+    def count_settled_pages(self, target: str) -> int:
+        """Live pages whose book has not changed since they were rendered: a pass leaves them
+        as they are without reading them (the `unchanged` of its summary)."""
+        row = self._db.execute(
+            "SELECT count(*) FROM pages AS p LEFT JOIN books AS b ON b.id = p.book_id "
+            "WHERE p.target=? AND p.status=? AND (b.id IS NULL OR b.rev <= p.rendered_rev)",
+            (target, PAGE_LIVE),
         ).fetchone()
         return int(row[0])
 
@@ -818,6 +863,16 @@ class StateStore:
                     "UPDATE pages SET pending=NULL WHERE target=? AND book_id=?",
                     (target, book_id),
                 )
+
+    def mark_all_due(self, target: str) -> None:
+        """Every page of this target is rendered again on this pass (its templates changed).
+        Inside a dry run's transaction it is rolled back with the rest."""
+        update = "UPDATE pages SET rendered_rev=0 WHERE target=?"
+        if self._db.in_transaction:
+            self._db.execute(update, (target,))
+            return
+        with self.transaction() as db:
+            db.execute(update, (target,))
 
     def mark_due(self, target: str, book_ids: Iterable[int]) -> None:
         """Make these books due again for this target (e.g. `--resync`)."""

@@ -29,6 +29,7 @@ import structlog
 from syncd.adapters.base import Section
 from syncd.errors import ReadwiseUnavailable
 from syncd.model import Book
+from syncd.notes.render import heading_level
 from syncd.sync.merge import Format
 from syncd.sync.state import PageRow, StateStore, text_hash
 from syncd.writeback.diff import Change, Field
@@ -299,6 +300,9 @@ def _scan(
     live = book.live_highlights()
     first = (Section("first", datetime.now(UTC), tuple(h.id for h in live)),)
     upstream = runtime.adapter.render_parts(book, first, page.page_title).blocks
+    # The shapes the merge tracks as spans (syncd.sync.plan._ours): a user's highlight template,
+    # or heading highlights among the default blocks.
+    spans = runtime.adapter.tracks_spans or any(heading_level(h) for h in live)
     return scan_page(
         fmt=fmt,
         text=text,
@@ -306,6 +310,8 @@ def _scan(
         upstream=upstream,
         upstream_texts={h.id: h.text for h in live},
         enabled=enabled,
+        tracks_spans=spans,
+        highlights={h.id: h for h in live},
     )
 
 

@@ -28,7 +28,7 @@ _WORKER_PEAK = re.compile(r'"private_mb": ([0-9.]+)[^\n]*"event": "worker.done"'
 # `syncd: obs: 3000 created, 0 updated, 0 unchanged, 49500 highlights added (1.23 s); ...`
 _SUMMARY_PART = re.compile(
     r"(?P<name>[\w.-]+): (?P<created>\d+) created, (?P<updated>\d+) updated, "
-    r"(?P<unchanged>\d+) unchanged, (?P<added>\d+) highlights added"
+    r"(?P<unchanged>\d+) unchanged, (?P<added>\d+) highlights? added"
     r"(?:, (?P<failed>\d+) FAILED)?"
 )
 
@@ -49,7 +49,11 @@ class Workspace:
         return frozenset({self.logseq / "logseq" / "config.edn"})
 
 
-def make_workspace(parent: Path, name: str, base_url: str) -> Workspace:
+def make_workspace(
+    parent: Path, name: str, base_url: str, *, templates: Path | None = None
+) -> Workspace:
+    """Fresh vaults, graph, state and config; `templates`: a folder with `obsidian/` and
+    `logseq/` template sets the two targets use (default: Readwise's defaults)."""
     root = parent / name
     obsidian = root / "vault"
     logseq = root / "graph"
@@ -71,15 +75,19 @@ dir = "{state.as_posix()}"
 name = "obs"
 format = "obsidian"
 vault = "{obsidian.as_posix()}"
-
+{_templates_line(templates, "obsidian")}
 [[targets]]
 name = "lsq"
 format = "logseq"
 vault = "{logseq.as_posix()}"
-""",
+{_templates_line(templates, "logseq")}""",
         encoding="utf-8",
     )
     return Workspace(root, config, obsidian, logseq, state)
+
+
+def _templates_line(templates: Path | None, fmt: str) -> str:
+    return "" if templates is None else f'templates = "{(templates / fmt).as_posix()}"\n'
 
 
 # ---- child processes ----------------------------------------------------------------------------

@@ -179,8 +179,10 @@ class Workspace:
         found: Files = {}
         for label, root in (("vault", self.vault), ("graph", self.graph)):
             for path in sorted(root.rglob("*")):
-                if path.is_file():
-                    found[f"{label}/{path.relative_to(root).as_posix()}"] = path.read_bytes()
+                relative = path.relative_to(root).as_posix()
+                # Readwise's sync log gets a line per pass: how faults split the passes shows.
+                if path.is_file() and relative != SYNC_LOG_PAGE:
+                    found[f"{label}/{relative}"] = path.read_bytes()
         return found
 
     def tables(self) -> Tables:
@@ -372,7 +374,9 @@ def census(files: Files, library: Library) -> Census:
     checked = 0
     problems: list[str] = []
     for highlight in highlights:
-        needle = _needle(highlight.url, highlight.text)
+        # A Reader heading highlight (note ".h1".."h6") is written as a heading, without a link.
+        heading = (highlight.note or "").strip().lower() in _HEADING_NOTES
+        needle = _needle(None if heading else highlight.url, highlight.text)
         if needle is None or snapshot.books[highlight.book_id].is_deleted:
             continue
         if repeats[needle] > 1 or any(needle in other for other in haystack if other != needle):
@@ -388,6 +392,10 @@ def census(files: Files, library: Library) -> Census:
                     f" {needle[:50]!r}"
                 )
     return Census(checked, tuple(problems))
+
+
+SYNC_LOG_PAGE = "pages/Readwise.md"  # the Logseq target's sync notifications
+_HEADING_NOTES = frozenset(f".h{level}" for level in range(1, 7))
 
 
 def _needle(url: str | None, text: str) -> str | None:

@@ -75,20 +75,34 @@ def test_second_instance_exits_6_naming_the_pid(setup: Setup) -> None:
     assert f"PID {os.getpid()}" in result.stderr
 
 
-def test_demo_twice_is_idempotent(tmp_path: Path) -> None:
+def test_demo_twice_merges_and_duplicates_nothing(tmp_path: Path) -> None:
     first = _syncd("demo", "--vault", str(tmp_path / "demo"))
     assert first.returncode == 0, first.stderr
-    assert "8 created" in first.stdout
+    assert "9 created" in first.stdout  # 8 Readwise books, 1 from the Kindle file only
     notes = sorted((tmp_path / "demo" / "obsidian-vault").rglob("*.md"))
     pages = sorted((tmp_path / "demo" / "logseq-graph" / "pages").glob("*.md"))
-    assert len(notes) == 8 and len(pages) == 8
+    sync_log = tmp_path / "demo" / "logseq-graph" / "pages" / "Readwise.md"
+    assert sync_log in pages, "Readwise's sync notification page"
+    pages.remove(sync_log)
+    assert len(notes) == 9 and len(pages) == 9
+    books = tmp_path / "demo" / "obsidian-vault" / "Readwise" / "Books"
+    assert "Care about your craft." in (books / "The Pragmatic Programmer.md").read_text("utf-8")
+    meditations = (books / "Meditations.md").read_text(encoding="utf-8")
+    assert "dyed with the color of its thoughts" in meditations  # the Kindle's, on one page
+    assert meditations.count("Waste no more time arguing") == 1  # in both: shown once
     before = {p: p.read_bytes() for p in notes + pages}
     edited = notes[0]
     edited.write_text(edited.read_text(encoding="utf-8") + "\nmy own line\n", encoding="utf-8")
     second = _syncd("demo", "--vault", str(tmp_path / "demo"))
     assert second.returncode == 0, second.stderr
-    assert "0 created, 0 updated" in second.stdout
-    assert edited.read_text(encoding="utf-8").endswith("\nmy own line\n")
-    for path, data in before.items():
-        if path != edited:
-            assert path.read_bytes() == data
+    # The stand-in "Readwise" changed the book of the edited note and one other book (the
+    # Kindle-only book is among the unchanged).
+    assert "0 created, 2 updated, 7 unchanged, 1 highlight added" in second.stdout
+    assert "Demo run 2:" in second.stdout
+    assert "\nmy own line\n" in edited.read_text(encoding="utf-8")
+    assert sorted((tmp_path / "demo" / "obsidian-vault").rglob("*.md")) == notes
+    # (Readwise.md, where the graph has one, is Logseq's sync log page, not a book's.)
+    after = (tmp_path / "demo" / "logseq-graph" / "pages").glob("*.md")
+    assert sorted(p for p in after if p.name != "Readwise.md") == pages
+    changed = [path for path, data in before.items() if path.read_bytes() != data]
+    assert len(changed) == 4 and edited in changed  # two books, in both targets

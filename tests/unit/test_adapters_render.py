@@ -239,7 +239,7 @@ def test_obsidian_sections_dates_use_the_vault_time_zone() -> None:
     page = ObsidianAdapter(tz=pacific).append_section(
         "# T\n\n- old\n\n\n", make_book(hl(2, "new")), new(2, when=late)
     )
-    assert page == "# T\n\n- old\n## New highlights added November 20, 2024 at 8:30 PM\n- new\n"
+    assert page == "# T\n\n- old\n\n\n## New highlights added November 20, 2024 at 8:30 PM\n- new\n"
 
 
 def test_deleted_and_discarded_highlights_and_emptied_sections() -> None:
@@ -306,8 +306,9 @@ def test_logseq_page_with_only_properties_has_no_final_newline() -> None:
     ("existing", "expected_head"),
     [
         ("title:: T\n\n- Highlights\n\t- a", "title:: T\n\n- Highlights\n\t- a\n"),
-        ("title:: T\n\n- a\n\n\n", "title:: T\n\n- a\n"),
-        ("\t- user block\t  ", "\t- user block\n"),
+        # Every byte of the page stays, trailing blank lines and spaces included.
+        ("title:: T\n\n- a\n\n\n", "title:: T\n\n- a\n\n\n"),
+        ("\t- user block\t  ", "\t- user block\t  \n"),
         ("", ""),
     ],
 )  # fmt: skip

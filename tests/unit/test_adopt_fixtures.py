@@ -45,9 +45,10 @@ def _appended_section(case: FixtureCase) -> re.Pattern[str]:
     """What the one new highlight's section must look like, in Readwise's default format."""
     link = "View Tweet" if case.book.category == "tweets" else "View Highlight"
     item = re.escape(f"{NEW_TEXT} ([{link}]({NEW_URL}))")
+    # A line break first only when the page did not end its last line.
     if case.fmt == "obsidian":
-        return re.compile(rf"\n{_OBSIDIAN_SECTION}\n- {item}\n")
-    return re.compile(rf"\n{_LOGSEQ_SECTION}\n\t- {item}")  # Logseq files end without "\n"
+        return re.compile(rf"\n?{_OBSIDIAN_SECTION}\n- {item}\n")
+    return re.compile(rf"\n?{_LOGSEQ_SECTION}\n\t- {item}")  # Logseq files end without "\n"
 
 
 def _rendered(h: Harness, highlight_ids: list[int]) -> dict[int, str]:
@@ -66,6 +67,8 @@ def recognition(h: Harness, case: FixtureCase) -> tuple[list[int], list[int], li
     rendered = _rendered(h, case.highlight_ids)
     _lines, units = find_units(parse(case.fmt, case.text), case.fmt)
     blocks = {unit.text.rstrip("\n") for unit in units}
+    # Reader heading highlights are heading lines, not list items: each line is its block.
+    blocks |= {line for line in case.text.split("\n") if line.startswith("###")}
     exact, fuzzy, missing = [], [], []
     for hid in case.highlight_ids:
         if hid not in records:
@@ -94,9 +97,10 @@ def test_adopting_a_readwise_page_appends_only_the_new_highlight(tmp_path: Path,
     assert h.files_on_disk() == [page], "a page was created beside the adopted one"
     assert h.page(BOOK_ID).path == case.vault_path
     assert summary.highlights_added == 1
-    # The page is the original, byte for byte, up to its trailing whitespace (the plugin's own
-    # append does `existing.rstrip() + "\n" + section`), then exactly one new section.
-    kept = case.text.rstrip()
+    # The page is the original, byte for byte (a last `Tags: [[x]] ` line keeps its space,
+    # which the plugin's own `existing.rstrip() + "\n" + section` would strip), then exactly one
+    # new section.
+    kept = case.text
     assert result.startswith(kept), "a line that was in the page changed"
     tail = result[len(kept) :]
     assert _appended_section(case).fullmatch(tail), f"unexpected appended text: {tail!r}"

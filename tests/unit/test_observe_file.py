@@ -1,11 +1,11 @@
-"""The daemon's look at one note: a pipe or a folder at a note's path never blocks it."""
+"""The observer's look at one note: a pipe or a folder at a note's path never blocks it."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from syncd.daemon import observe_file
+from syncd.observe import observe_file
 from syncd.sync.state import text_hash
 
 

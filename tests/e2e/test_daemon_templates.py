@@ -1,0 +1,51 @@
+"""The daemon and a user's templates: a broken template on SIGHUP keeps the running ones; a good
+one takes effect for the pages the user did not touch."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.conftest import Setup
+from tests.e2e.test_daemon import Daemon, Notifications, _live_book, _poll_every
+from tests.e2e.test_daemon import notify as notify  # the fixtures this test uses
+from tests.e2e.test_daemon import start as start
+
+
+def test_sighup_with_a_broken_then_a_good_template(
+    setup: Setup,
+    notify: Notifications,
+    start: Callable[..., Daemon],
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    (folder / "highlight.j2").write_text("- {{ highlight_text }}\n", encoding="utf-8")
+    text = setup.config.read_text(encoding="utf-8")
+    setup.config.write_text(
+        text.replace('name = "obs"\n', f'name = "obs"\ntemplates = "{folder}"\n'),
+        encoding="utf-8",
+    )
+    _poll_every(setup, 1)
+    daemon = start()
+    notify.wait_for(lambda m: m == "READY=1")
+    daemon.wait_for("pass.summary")
+    _book_id, path = _live_book(setup, "obs")
+    assert "\n- " in path.read_text(encoding="utf-8")
+
+    mark = daemon.mark()
+    (folder / "highlight.j2").write_text("> {{ highlight_text }\n", encoding="utf-8")
+    daemon.signal(signal.SIGHUP)
+    failed = daemon.wait_for("config.reload_failed", since=mark)
+    assert any(f"{folder / 'highlight.j2'}:1" in p for p in failed["problems"])
+
+    mark = daemon.mark()
+    (folder / "highlight.j2").write_text("> {{ highlight_text }}\n", encoding="utf-8")
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for("config.reloaded", since=mark)
+    daemon.wait_for("templates.changed", since=mark)
+    daemon.wait_for("file.written", since=mark, target="obs")
+    daemon.wait_for("pass.summary", since=mark)
+    assert "\n> " in path.read_text(encoding="utf-8")
+    assert daemon.stop() < 5
