@@ -459,7 +459,7 @@ def _merge(
         # A page from before block records: its sections say which highlights it holds.
         blocks = _legacy_records(page, adapter, book)
     if policy.write_back and ours.spans:
-        blocks = settle_span_echoes(fmt, current, blocks, ours.blocks)
+        blocks = settle_span_echoes(fmt, current, blocks, ours)
     merged = merge_page(
         fmt=fmt,
         theirs=current,

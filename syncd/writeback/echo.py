@@ -8,6 +8,7 @@ from syncd.sync.merge import (
     BlockRecord,
     Format,
     MergeResult,
+    Ours,
     SpanMatcher,
     find_units,
     parse,
@@ -32,23 +33,29 @@ def settle_echoes(fmt: Format, merged: MergeResult) -> MergeResult:
 
 
 def settle_span_echoes(
-    fmt: Format, theirs: str, blocks: Mapping[int, BlockRecord], upstream: Mapping[int, str]
+    fmt: Format, theirs: str, blocks: Mapping[int, BlockRecord], ours: Ours
 ) -> dict[int, BlockRecord]:
     """The same, before a merge that tracks spans (a user's highlight template, or heading
     highlights: syncd.sync.merge.SpanMatcher). There a Note or Tags line the user added under a
-    highlight is the user's own child, not part of the highlight, so the echo would be merged
-    as an upstream change and the page would show the note twice. A highlight found exactly
-    whose lines with the children under them say what Readwise's render says gets those lines
-    as its record: the merge then finds it untouched and up to date."""
+    highlight is the user's own child, not part of the highlight, and a highlight found only by
+    its id, link or words is a single line: the echo would be merged in as an upstream change
+    (the note twice) or called a conflict. A highlight whose lines with the children under them
+    say what Readwise's render says gets those lines as its record: the merge then finds it
+    untouched and up to date."""
     settled = dict(blocks)
     matcher = SpanMatcher(find_units(parse(fmt, theirs), fmt)[0], fmt)
-    for hid, record in blocks.items():
-        render = upstream.get(hid)
-        if render is None or render_hash(render) == record.render:
+    due = {
+        hid: record
+        for hid, record in blocks.items()
+        if hid in ours.blocks and render_hash(ours.blocks[hid]) != record.render
+    }
+    found = {hid: matcher.exact(record.text) for hid, record in blocks.items()}
+    for hid, record in due.items():
+        unit = found.get(hid) or matcher.fuzzy(
+            record.text, ours.block_ids.get(hid), ours.texts.get(hid, "")
+        )
+        if unit is None or unit.subtree_text == record.text:
             continue
-        unit = matcher.exact(record.text)
-        if unit is None or not unit.has_user_children:
-            continue
-        if same_fields(fmt, unit.subtree_text, render):
-            settled[hid] = BlockRecord(unit.subtree_text, render_hash(render))
+        if same_fields(fmt, unit.subtree_text, ours.blocks[hid]):
+            settled[hid] = BlockRecord(unit.subtree_text, render_hash(ours.blocks[hid]))
     return settled

@@ -123,12 +123,12 @@ def test_the_echo_of_a_sent_note_on_a_span_page_is_not_merged_in_twice() -> None
     own_line = written.blocks[2].rstrip("\n")
     page = written.text.replace(own_line, own_line + "\n    - Note: what I thought")
     echo = adapter.render_parts(book(FIRST, sent), section, "T").blocks
-    settled = settle_span_echoes("obsidian", page, records, echo)
+    ours = Ours(head="", blocks=dict(echo), order=(1, 2), spans=True)
+    settled = settle_span_echoes("obsidian", page, records, ours)
     assert settled[1] == records[1]
     assert settled[2] == BlockRecord(
         own_line + "\n    - Note: what I thought\n", render_hash(echo[2])
     )
-    ours = Ours(head="", blocks=dict(echo), order=(1, 2), spans=True)
     merged = merge_page(
         fmt="obsidian",
         theirs=page,
@@ -150,3 +150,27 @@ def test_the_echo_of_a_sent_note_on_a_span_page_is_not_merged_in_twice() -> None
         append_section=lambda text, _ids: text,
     )
     assert unsettled.text.count("what I thought") == 2
+
+
+def test_the_echo_of_an_edited_note_on_a_span_page_is_no_conflict() -> None:
+    adapter = ObsidianAdapter()
+    section = (Section("first", WHEN, (1, 2)),)
+    written = adapter.render_parts(book(FIRST, SECOND), section, "T")
+    records = {
+        hid: BlockRecord(block.rstrip("\n") + "\n", render_hash(block))
+        for hid, block in written.blocks.items()
+    }
+    page = written.text.replace("- Note: what I thought", "- Note: what I think now")
+    sent = Highlight(id=2, book_id=1, text=SECOND.text, note="what I think now")
+    echo = adapter.render_parts(book(FIRST, sent), section, "T").blocks
+    ours = Ours(head="", blocks=dict(echo), order=(1, 2), spans=True, texts={2: SECOND.text})
+    merged = merge_page(
+        fmt="obsidian",
+        theirs=page,
+        base_head=None,
+        blocks=settle_span_echoes("obsidian", page, records, ours),
+        tombstones=frozenset(),
+        ours=ours,
+        append_section=lambda text, _ids: text,
+    )
+    assert merged.text == page and merged.conflicts == [] and merged.replaced == 0
