@@ -5,7 +5,9 @@
   with the fix (`chmod 600`), as ssh and netrc do; the token itself is never shown;
 - a Logseq target whose folder is not a graph root (no `logseq/config.edn`), such as
   `~/Logseq` for `~/Logseq/graph`: syncd would quietly make `pages/` there and use the default
-  date format.
+  date format;
+- a target with `write_back` that gets no Readwise highlights (device sources only): nothing
+  of its pages is ever sent.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from syncd.config import Config, TargetConfig
+from syncd.config import READWISE_SOURCE, Config, TargetConfig
 from syncd.log import get_logger
 
 GRAPH_CONFIG = Path("logseq") / "config.edn"
@@ -57,6 +59,18 @@ def not_a_graph(target: TargetConfig) -> str | None:
     )
 
 
+def idle_write_back(cfg: Config, target: TargetConfig) -> str | None:
+    """Why a target's `write_back` can never send anything, or None."""
+    if not target.write_back:
+        return None
+    if cfg.uses_readwise and (target.sources is None or READWISE_SOURCE in target.sources):
+        return None
+    return (
+        f"target {target.name}: write_back does nothing: the target gets no Readwise highlights"
+        " (edits to highlights from device sources are never sent)"
+    )
+
+
 def setup_warnings(cfg: Config, *, new_targets: Callable[[str], bool]) -> list[str]:
     """Every warning for this config; graph roots only for targets `new_targets` says have no
     pages yet (after the first pass the person has seen where the pages went)."""
@@ -66,6 +80,9 @@ def setup_warnings(cfg: Config, *, new_targets: Callable[[str], bool]) -> list[s
             warning = not_a_graph(target)
             if warning is not None:
                 warnings.append(warning)
+        idle = idle_write_back(cfg, target) if target.enabled else None
+        if idle is not None:
+            warnings.append(idle)
     return warnings
 
 

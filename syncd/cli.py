@@ -273,6 +273,8 @@ def _print_plan(summary: PassSummary) -> None:
             action = "conflict" if planned.conflicts else planned.action
             where = planned.path or f'"{planned.book_title}" (book {planned.book_id})'
             print(f"{action:8} {target.name}: {where} ({detail})")
+    for line in summary.writeback.dry_run_lines() if summary.writeback is not None else ():
+        print(line)
 
 
 def cmd_rebuild_state(args: argparse.Namespace) -> int:

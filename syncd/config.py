@@ -93,6 +93,7 @@ class TargetConfig:
     group_by_category: bool = True  # Obsidian: <folder>/<Category>/<file>.md
     only_tags: frozenset[str] = frozenset()  # document tags, folded (no "#", casefolded)
     skip_tags: frozenset[str] = frozenset()
+    write_back: frozenset[str] = frozenset()  # fields sent back to Readwise: note, tags, text
 
     @property
     def root(self) -> Path:
@@ -338,6 +339,27 @@ def _tags(value: object, _ctx: _Context) -> frozenset[str]:
     return frozenset(folded)
 
 
+WRITE_BACK_FIELDS = ("note", "tags", "text")
+
+
+def _write_back(value: object, _ctx: _Context) -> frozenset[str]:
+    known = ", ".join(f'"{name}"' for name in WRITE_BACK_FIELDS)
+    if not isinstance(value, list):
+        raise _Invalid(f"must be a list of fields from {known} (or [] to send nothing)")
+    unknown = [item for item in value if item not in WRITE_BACK_FIELDS]
+    if unknown:
+        raise _Invalid(
+            "has unknown fields "
+            + ", ".join(
+                _describe(item, secret=False) + _suggest(item, WRITE_BACK_FIELDS)
+                for item in unknown
+            )
+            + f"; known: {known}",
+            show_value=False,
+        )
+    return frozenset(str(item) for item in value)
+
+
 def _categories(value: object, _ctx: _Context) -> frozenset[str] | None:
     known = ", ".join(f'"{name}"' for name in CATEGORIES)
     if not isinstance(value, list) or not value:
@@ -393,6 +415,7 @@ TEMPLATES = Key("templates", _optional_path, None)
 GROUP_BY_CATEGORY = Key("group_by_category", _bool, True)
 ONLY_TAGS: Key[frozenset[str]] = Key("only_tags", _tags, frozenset())
 SKIP_TAGS: Key[frozenset[str]] = Key("skip_tags", _tags, frozenset())
+WRITE_BACK: Key[frozenset[str]] = Key("write_back", _write_back, frozenset())
 
 SCHEMA: Mapping[str, Section] = {
     "readwise": Section(
@@ -428,6 +451,7 @@ SCHEMA: Mapping[str, Section] = {
             GROUP_BY_CATEGORY,
             ONLY_TAGS,
             SKIP_TAGS,
+            WRITE_BACK,
         ),
         is_array=True,
     ),
@@ -586,6 +610,7 @@ def _build_target(table: _Table) -> TargetConfig:
         group_by_category=table.get(GROUP_BY_CATEGORY),
         only_tags=only_tags,
         skip_tags=skip_tags,
+        write_back=table.get(WRITE_BACK),
     )
 
 

@@ -45,7 +45,7 @@ from syncd.passes import (
     readwise_token,
 )
 from syncd.runs import record_error, record_pass
-from syncd.runtime import build_targets
+from syncd.runtime import build_targets, make_writeback
 from syncd.sources.local_pass import LocalSources
 from syncd.sources.source_watch import SourceChanged, SourceWatcher
 from syncd.sync.engine import PassStopped, PassSummary, TargetRuntime
@@ -115,6 +115,7 @@ class Daemon:
         self._rng = random.Random()
         self._http = readwise_http(cfg)
         self._client: ExportSource = readwise_source(self._http, cfg, token)
+        self._writeback = make_writeback(self._http, cfg, token, self._network)
         self._local = LocalSources.from_config(cfg)  # device files: watched, read each pass
         self._source_watcher = SourceWatcher(self._queue.put)
         self._targets: list[TargetRuntime] = self._runtimes(cfg)
@@ -295,6 +296,7 @@ class Daemon:
                 pull_progress=lambda _books, _highlights: self._ping_watchdog(),
                 should_stop=lambda: self._stop_requested,
                 local=self._local,
+                writeback=self._writeback,
             )
         except PassStopped as exc:
             log.info("pass.stopped", reason=str(exc))
@@ -373,6 +375,7 @@ class Daemon:
         self._cfg = cfg
         self._http = readwise_http(cfg)
         self._client = readwise_source(self._http, cfg, token)
+        self._writeback = make_writeback(self._http, cfg, token, self._network)
         self._local = LocalSources.from_config(cfg)
         self._source_watcher.start(self._local.sources)
         self._targets = targets

@@ -2,13 +2,15 @@
 targets, run the engine, record what happened. One place, used by `--once`, `rebuild-state`,
 `syncd demo` and the daemon, so the CLI only parses arguments and maps errors to exit codes.
 
-    run_once(cfg, token)        lock -> store -> client -> targets -> run_pass -> run records
+    run_once(cfg, token)        lock -> store -> client -> targets -> write-back -> run_pass ->
+                                run records
     readwise_token(cfg, env)    the token, or "" when no target uses Readwise (device files only)
     locked_store(state_dir)     the lock and the open store, closed whatever happens
     readwise_http(cfg)          the httpx.Client every Readwise request goes through
     readwise_source(...)        the Readwise client, or nothing to pull (device files only)
     configured_pass(...)        run_pass with the settings a config gives every pass, the
-                                device sources ([[sources]]) folded in beside Readwise
+                                device sources ([[sources]]) folded in beside Readwise, the
+                                user's edits sent back (runtime.make_writeback)
     failure_exit_code(summary)  what a finished pass exits with (9: a device source was bad)
 """
 
@@ -28,7 +30,7 @@ from syncd.lock import StateLock
 from syncd.log import get_logger, redact_text
 from syncd.progress import ProgressLine
 from syncd.runs import record_error, record_pass, summary_line
-from syncd.runtime import build_targets, make_client, section_clock
+from syncd.runtime import build_targets, make_client, make_writeback, section_clock
 from syncd.sources.local_pass import (
     EXIT_BAD_SOURCE,
     NO_READWISE_BASE_URL,
@@ -38,6 +40,7 @@ from syncd.sources.local_pass import (
 from syncd.sync.engine import PassSummary, Progress, PullProgress, TargetRuntime, run_pass
 from syncd.sync.pull import ExportSource
 from syncd.sync.state import StateStore
+from syncd.writeback.push import WriteBack
 
 EXIT_OK = 0
 # Failures of single files that leave the rest of the pass standing: exit 5, not a bug.
@@ -91,9 +94,11 @@ def configured_pass(
     force: bool = False,
     resync: frozenset[int] = frozenset(),
     local: LocalSources | None = None,
+    writeback: WriteBack | None = None,
 ) -> PassSummary:
     """`run_pass` with what every pass takes from the config (base URL, overlap, clock).
-    `local`: the device sources to fold in beside what `source` (readwise_source) pulls."""
+    `local`: the device sources to fold in beside what `source` (readwise_source) pulls;
+    `writeback`: the step that sends the user's edits to Readwise (runtime.make_writeback)."""
     # With no target using Readwise, the pass records a base URL no account has: adding
     # [readwise] later makes the first Readwise pull a full one.
     base_url = cfg.readwise.base_url if cfg.uses_readwise else NO_READWISE_BASE_URL
@@ -112,6 +117,7 @@ def configured_pass(
         force=force,
         resync=resync,
         fold_local=local.fold if local is not None else None,
+        writeback=writeback,
     )
 
 
@@ -153,6 +159,7 @@ def run_once(
                     force=force,
                     resync=resync,
                     local=local,
+                    writeback=make_writeback(http, cfg, token),
                 )
         except SyncdError as exc:
             if not dry_run:
@@ -167,6 +174,7 @@ def run_once(
         targets=[t.as_dict() for t in summary.targets],
         elapsed_s=round(summary.elapsed, 3),
         dry_run=dry_run,
+        writeback=summary.writeback.as_dict() if summary.writeback is not None else None,
     )
     if not quiet:
         say(summary_line(summary, dry_run=dry_run))

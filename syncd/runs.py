@@ -58,4 +58,12 @@ def summary_line(summary: PassSummary, *, dry_run: bool = False) -> str:
             + (", PAUSED (would remove too many highlights; see the log)" if t.paused else "")
             + f" ({t.elapsed:.2f} s)"
         )
+    edits = summary.writeback
+    if edits is not None and (edits.sent or edits.waiting or edits.conflicts or edits.rejected):
+        parts.append(
+            f"to Readwise: {counted(len(edits.sent), 'edit')} sent, {len(edits.waiting)} waiting, "
+            f"{counted(edits.conflicts, 'conflict')}"
+            + (f", {len(edits.rejected)} refused" if edits.rejected else "")
+            + ("; see `syncd status`" if edits.conflicts or edits.rejected else "")
+        )
     return "syncd: " + "; ".join(parts) + f" [pass {summary.elapsed:.2f} s]"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 import httpx
@@ -14,8 +16,10 @@ from syncd.adapters.vault import VaultFiles
 from syncd.config import Config, TargetConfig
 from syncd.model import parse_timestamp
 from syncd.sources.readwise import ReadwiseClient, RetryPolicy, interactive_policy
+from syncd.sources.readwise_write import ReadwiseWriter
 from syncd.sync.engine import TargetRuntime
 from syncd.sync.plan import TargetPolicy
+from syncd.writeback.push import WriteBack
 
 
 def make_client(
@@ -37,6 +41,26 @@ def make_client(
     )
 
 
+def make_writeback(
+    http: httpx.Client,
+    cfg: Config,
+    token: str,
+    network: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+) -> WriteBack | None:
+    """The write-back step, when a target sends anything back to Readwise (`write_back`);
+    `network` wraps each wait on Readwise (see WriteBack). None with no Readwise configured
+    (device files only): there is nowhere to send anything."""
+    if not cfg.uses_readwise or not any(t.enabled and t.write_back for t in cfg.targets):
+        return None
+    retry = RetryPolicy(
+        max_attempts=cfg.readwise.max_attempts,
+        backoff_max=cfg.readwise.backoff_max,
+        timeout=cfg.readwise.timeout,
+    )
+    writer = ReadwiseWriter(http, token=token, base_url=cfg.readwise.base_url, retry=retry)
+    return WriteBack(writer, network=network)
+
+
 def build_targets(cfg: Config) -> list[TargetRuntime]:
     runtimes = []
     for target in cfg.targets:
@@ -55,6 +79,7 @@ def build_targets(cfg: Config) -> list[TargetRuntime]:
                     sources=target.sources,
                     only_tags=target.only_tags,
                     skip_tags=target.skip_tags,
+                    write_back=target.write_back,
                 ),
                 adapter=make_adapter(target),
                 read_file=files.read,

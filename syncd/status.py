@@ -11,10 +11,12 @@ from syncd.config import Config
 from syncd.sources.local_pass import status_lines, stored_reports
 from syncd.sync.state import PAGE_DELETED_BY_USER, PAGE_LIVE, StateStore
 from syncd.wording import counted
+from syncd.writeback.status import writeback_status, writeback_status_lines
 
 
 def status_report(cfg: Config) -> list[dict[str, Any]]:
-    """Per target: pages, highlights, pages the user deleted, conflicts, the last run."""
+    """Per target: pages, highlights, pages the user deleted, conflicts, what the write-back
+    sent, holds and did not send (syncd.writeback.status), the last run."""
     report: list[dict[str, Any]] = []
     with contextlib.closing(StateStore.open(cfg.state.dir)) as store:
         for target in cfg.targets:
@@ -40,6 +42,7 @@ def status_report(cfg: Config) -> list[dict[str, Any]]:
                         }
                         for book_id, c in store.conflicts(target.name)
                     ],
+                    "write_back": writeback_status(store, target.name),
                     "last_run": None
                     if last is None
                     else {
@@ -94,3 +97,5 @@ def print_status(
                 f"    yours:    {conflict['yours'].strip()[:200]!r}\n"
                 f"    Readwise: {conflict['readwise'].strip()[:200]!r}"
             )
+        for line in writeback_status_lines(item["write_back"]):
+            say(line)

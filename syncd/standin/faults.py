@@ -1,7 +1,8 @@
 """Faults and rate limiting for the stand-in Readwise server.
 
 A `FaultPlan` decides, request by request, whether the server misbehaves. Requests are numbered
-from 1 in arrival order; export requests (`/api/v2/export`) also get their own number from 1.
+from 1 in arrival order; export requests (`/api/v2/export`) also get their own number from 1,
+and so do write requests (PATCH / POST / DELETE on the highlight routes).
 The first rule that matches a request wins; each request gets at most one fault.
 
     FaultPlan.on_export_requests({1: Fault.status(503), 2: Fault.reset()})
@@ -11,6 +12,8 @@ The first rule that matches a request wins; each request gets at most one fault.
     FaultPlan().revoke_token_from(5)                                     # 401 from request 5 on
     FaultPlan.on_export_requests({2: Fault.run(lambda: library.delete_book(book_id))})
     FaultPlan.seeded(7, probability=0.3)                                 # random, reproducible
+    FaultPlan.on_write_requests({1: Fault.status(503)})                  # the first write
+    FaultPlan().add_random_writes(7, probability=0.3)                    # random writes only
 
 Fault kinds, as the client sees them:
 
@@ -183,6 +186,7 @@ class RequestInfo:
     export_index: int | None
     method: str
     path: str
+    write_index: int | None = None  # PATCH / POST / DELETE requests, numbered from 1
 
 
 def normalise_path(path: str) -> str:
@@ -195,15 +199,26 @@ class _Rule:
         raise NotImplementedError
 
 
+Scope = Literal["all", "exports", "writes"]
+
+
+def _scoped_index(request: RequestInfo, scope: Scope) -> int | None:
+    if scope == "exports":
+        return request.export_index
+    if scope == "writes":
+        return request.write_index
+    return request.index
+
+
 class _ByIndex(_Rule):
-    def __init__(self, faults: Mapping[int, Fault], *, exports_only: bool) -> None:
+    def __init__(self, faults: Mapping[int, Fault], *, scope: Scope) -> None:
         if any(index < 1 for index in faults):
             raise ValueError(f"request numbers start at 1, got {sorted(faults)}")
         self._faults = dict(faults)
-        self._exports_only = exports_only
+        self._scope = scope
 
     def fault_for(self, request: RequestInfo) -> Fault | None:
-        index = request.export_index if self._exports_only else request.index
+        index = _scoped_index(request, self._scope)
         return None if index is None else self._faults.get(index)
 
 
@@ -244,7 +259,7 @@ class _FromIndex(_Rule):
 
 class _Random(_Rule):
     def __init__(
-        self, seed: int, probability: float, faults: Sequence[Fault], exports_only: bool
+        self, seed: int, probability: float, faults: Sequence[Fault], scope: Scope
     ) -> None:
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"probability must be in [0, 1], got {probability}")
@@ -253,10 +268,10 @@ class _Random(_Rule):
         self._rng = random.Random(seed)
         self._probability = probability
         self._faults = tuple(faults)
-        self._exports_only = exports_only
+        self._scope = scope
 
     def fault_for(self, request: RequestInfo) -> Fault | None:
-        if self._exports_only and request.export_index is None:
+        if _scoped_index(request, self._scope) is None:
             return None
         # two draws per eligible request whatever the outcome, so a seed replays identically
         hit = self._rng.random() < self._probability
@@ -295,16 +310,30 @@ class FaultPlan:
             seed, probability=probability, faults=faults, exports_only=exports_only
         )
 
+    @classmethod
+    def on_write_requests(cls, faults: Mapping[int, Fault]) -> FaultPlan:
+        """Faults keyed by write request number (PATCH / POST / DELETE; 1 = the first)."""
+        return cls().add_write_faults(faults)
+
     def _add(self, rule: _Rule) -> FaultPlan:
         with self._lock:
             self._rules.append(rule)
         return self
 
     def add_export_faults(self, faults: Mapping[int, Fault]) -> FaultPlan:
-        return self._add(_ByIndex(faults, exports_only=True))
+        return self._add(_ByIndex(faults, scope="exports"))
 
     def add_request_faults(self, faults: Mapping[int, Fault]) -> FaultPlan:
-        return self._add(_ByIndex(faults, exports_only=False))
+        return self._add(_ByIndex(faults, scope="all"))
+
+    def add_write_faults(self, faults: Mapping[int, Fault]) -> FaultPlan:
+        return self._add(_ByIndex(faults, scope="writes"))
+
+    def add_random_writes(
+        self, seed: int, *, probability: float, faults: Sequence[Fault] = RETRYABLE_FAULTS
+    ) -> FaultPlan:
+        """Each write request (PATCH / POST / DELETE) fails with `probability`."""
+        return self._add(_Random(seed, probability, faults, "writes"))
 
     def add_path_fault(self, path: str, fault: Fault, *, times: int | None = 1) -> FaultPlan:
         """`fault` on the next `times` requests to `path` (None: on all of them)."""
@@ -326,7 +355,7 @@ class FaultPlan:
         faults: Sequence[Fault] = RETRYABLE_FAULTS,
         exports_only: bool = True,
     ) -> FaultPlan:
-        return self._add(_Random(seed, probability, faults, exports_only))
+        return self._add(_Random(seed, probability, faults, "exports" if exports_only else "all"))
 
     def fault_for(self, request: RequestInfo) -> Fault | None:
         """The fault for this request, consuming one use of a counted rule."""

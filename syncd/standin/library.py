@@ -465,6 +465,26 @@ class Library:
                 changes["content_updated_at"] = now
             self.put_highlight(replace(current, **changes))
 
+    def add_highlight_tag(self, highlight_id: int, name: str) -> Tag:
+        """A new tag assignment (POST .../tags/): always a new id, even for a name the highlight
+        has already (the real API's answer to a repeat is unknown; a duplicate makes a client
+        that sends a tag twice visible). Bumps `updated_at` only."""
+        with self.lock:
+            current = self._live_highlight(highlight_id)
+            (tag,) = self.new_tags([name])
+            self.put_highlight(replace(current, tags=(*current.tags, tag), updated_at=self.now()))
+            return tag
+
+    def remove_highlight_tag(self, highlight_id: int, tag_id: int) -> bool:
+        """Remove one tag assignment (DELETE .../tags/<id>); False if it has no such tag."""
+        with self.lock:
+            current = self._live_highlight(highlight_id)
+            kept = tuple(tag for tag in current.tags if tag.id != tag_id)
+            if len(kept) == len(current.tags):
+                return False
+            self.put_highlight(replace(current, tags=kept, updated_at=self.now()))
+            return True
+
     def delete_highlight(self, highlight_id: int) -> None:
         """Mark deleted (kept for includeDeleted) and bump both update times."""
         with self.lock:

@@ -7,6 +7,8 @@ Routes, each with or without a trailing slash:
 - `GET /api/v2/export/`: `updatedAfter`, `includeDeleted`, `pageCursor`, `ids` as api.md §3
   describes; pages of whole books in descending `user_book_id`, up to `page_highlights`
   highlights (one larger book still goes whole); `nextPageCursor` = last id on the page.
+- `/api/v2/highlights/<id>/` (GET, PATCH) and its `tags` routes (GET, POST, DELETE): see
+  `syncd.standin.writes`. Every injected fault applies to them as to the export.
 
 Order of checks per request: URL length (414), injected fault, authentication (401), rate limit
 (429), route (404 HTML / 405), parameters (400), answer.
@@ -38,6 +40,7 @@ from syncd.standin.faults import (
     normalise_path,
 )
 from syncd.standin.library import Library, TimestampStyle, dump_json
+from syncd.standin.writes import answer_write, is_highlight_route
 
 AUTH_PATH = "/api/v2/auth"
 EXPORT_PATH = "/api/v2/export"
@@ -86,6 +89,7 @@ class RequestRecord(NamedTuple):
     path: str
     query: dict[str, str]
     status: int
+    body: str = ""  # the request body as sent (PATCH / POST), decoded as UTF-8
 
 
 class FiredFault(NamedTuple):
@@ -267,6 +271,7 @@ class _App:
         self._errors: list[str] = []
         self._request_count = 0
         self._export_count = 0
+        self._write_count = 0
 
     def requests(self) -> list[RequestRecord]:
         with self._lock:
@@ -280,30 +285,51 @@ class _App:
         with self._lock:
             return list(self._errors)
 
-    def handle(self, method: str, target: str, authorization: str | None) -> _Response:
+    def handle(
+        self,
+        method: str,
+        target: str,
+        authorization: str | None,
+        body: bytes = b"",
+        content_type: str = "",
+    ) -> _Response:
         split = urlsplit(target)
         path = normalise_path(split.path)
         params = {name: values[-1] for name, values in parse_qs(split.query, True).items()}
         with self._lock:
             self._request_count += 1
             export_index: int | None = None
+            write_index: int | None = None
             if path == EXPORT_PATH:
                 self._export_count += 1
                 export_index = self._export_count
-            info = RequestInfo(self._request_count, export_index, method, path)
+            if method in ("PATCH", "POST", "DELETE"):
+                self._write_count += 1
+                write_index = self._write_count
+            info = RequestInfo(self._request_count, export_index, method, path, write_index)
         try:
-            response = self._respond(info, target, params, authorization)
+            response = self._respond(info, target, params, authorization, body, content_type)
         except Exception as exc:  # a bug here or in a test's callback: make it visible
             problem = f"request {info.index} {method} {split.path}: {exc!r}"
             with self._lock:
                 self._errors.append(problem)
             response = _Response(500, problem.encode(), content_type="text/plain; charset=utf-8")
         with self._lock:
-            self._requests.append(RequestRecord(method, split.path, params, response.status))
+            self._requests.append(
+                RequestRecord(
+                    method, split.path, params, response.status, body.decode("utf-8", "replace")
+                )
+            )
         return response
 
     def _respond(
-        self, info: RequestInfo, target: str, params: dict[str, str], authorization: str | None
+        self,
+        info: RequestInfo,
+        target: str,
+        params: dict[str, str],
+        authorization: str | None,
+        body: bytes = b"",
+        content_type: str = "",
     ) -> _Response:
         if len(target.encode()) > self.quirks.max_url_length:
             return _html(414, _URI_TOO_LONG_PAGE)
@@ -314,7 +340,7 @@ class _App:
             early = self._early_fault(fault)
             if early is not None:
                 return early
-        response = self._route(info, params, authorization, fault)
+        response = self._route(info, params, authorization, fault, body, content_type)
         if fault is not None and fault.kind in ("reset", "truncate"):
             response.transport = fault.kind
             response.fraction = fault.fraction
@@ -348,8 +374,11 @@ class _App:
         params: dict[str, str],
         authorization: str | None,
         fault: Fault | None,
+        body: bytes = b"",
+        content_type: str = "",
     ) -> _Response:
-        if info.path not in (AUTH_PATH, EXPORT_PATH):
+        writes = is_highlight_route(info.path)
+        if info.path not in (AUTH_PATH, EXPORT_PATH) and not writes:
             return _html(404, _NOT_FOUND_PAGE)
         problem = authenticate(authorization, self.token)
         if problem is not None:
@@ -358,6 +387,11 @@ class _App:
             wait = self.throttle.wait_for(self.token, "default")
             if wait is not None:
                 return _throttled(wait, str(wait))
+        if writes:
+            answer = answer_write(self.library, info.method, info.path, body, content_type)
+            if answer.body is None:
+                return _Response(answer.status)
+            return _json(answer.status, answer.body)
         if info.method != "GET":
             return _json(405, {"detail": f'Method "{info.method}" not allowed.'})
         if info.path == AUTH_PATH:
@@ -411,10 +445,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
         app = self.server.app
-        response = app.handle(self.command, self.path, self.headers.get("Authorization"))
+        response = app.handle(
+            self.command,
+            self.path,
+            self.headers.get("Authorization"),
+            body,
+            self.headers.get("Content-Type") or "",
+        )
         if response.delay and app.stopping.wait(response.delay):
             self.close_connection = True
             return

@@ -11,7 +11,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -35,6 +35,9 @@ from syncd.sync.parallel import Worker, can_fork, start_gated_worker, start_work
 from syncd.sync.plan import FolderNames, PlanContext, Planned, TargetPolicy, plan_book
 from syncd.sync.pull import ExportSource, PullResult, pull, pulls_everything
 from syncd.sync.state import PAGE_LIVE, PageRow, StateStore
+
+if TYPE_CHECKING:
+    from syncd.writeback.push import WriteBack, WriteBackReport
 
 log = structlog.get_logger("syncd.engine")
 
@@ -99,6 +102,7 @@ class PassSummary:
     pull: PullResult | None
     targets: list[TargetSummary]
     elapsed: float
+    writeback: WriteBackReport | None = None  # edits sent back to Readwise (syncd.writeback)
 
 
 Progress = Callable[[str, int, int], None]  # (target, books done, books total)
@@ -164,16 +168,21 @@ def run_pass(
     force: bool = False,
     resync: frozenset[int] = frozenset(),
     fold_local: Callable[[StateStore], None] | None = None,
+    writeback: WriteBack | None = None,
 ) -> PassSummary:
     """`now` dates new sections (local time); `clock` is the real UTC time for the watermark.
     `should_stop` is asked before each batch of writes (the daemon's SIGTERM); True raises
     PassStopped. `force` skips the mass-removal guard; `resync` restores pages (by book id) the
     user deleted. `fold_local` folds device sources into the cache, in the pull's transaction
-    (syncd.sources.local_pass)."""
+    (syncd.sources.local_pass). `writeback` sends the user's edits to Readwise (Readwise
+    highlights only): what a killed pass left first, then this pass's, between the pull and the
+    writes."""
     started = time.perf_counter()
     for runtime in targets:
         check_vault_root(runtime, store)
     source.check_token()
+    if writeback is not None:
+        writeback.resume(store, dry_run=dry_run)
     summaries: list[TargetSummary] = []
 
     def pull_now() -> PullResult:
@@ -193,6 +202,8 @@ def run_pass(
                 pulled = pull_now()
                 if fold_local is not None:
                     fold_local(store)
+                if writeback is not None:
+                    writeback.push(store, targets, dry_run=True)
                 summaries = _sync_targets(
                     store, targets, now=now(), apply=False, progress=progress, resync=resync
                 )
@@ -221,6 +232,8 @@ def run_pass(
                 highlights=pulled.highlights_seen,
                 full=pulled.full,
             )
+            if writeback is not None:
+                writeback.push(store, targets, should_stop=should_stop)
             section_time = now()
             summaries = _sync_targets(
                 store,
@@ -236,7 +249,12 @@ def run_pass(
             write_notifications(store, targets, summaries, section_time)
     finally:
         store.release_books()  # the books kept parsed from the pull, however the pass ended
-    return PassSummary(pull=pulled, targets=summaries, elapsed=time.perf_counter() - started)
+    return PassSummary(
+        pull=pulled,
+        targets=summaries,
+        elapsed=time.perf_counter() - started,
+        writeback=writeback.report if writeback is not None else None,
+    )
 
 
 def _start_early_worker(

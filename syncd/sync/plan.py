@@ -45,6 +45,7 @@ from syncd.sync.state import (
     text_hash,
 )
 from syncd.wording import counted
+from syncd.writeback.echo import settle_echoes, settle_span_echoes
 
 Action = Literal["create", "adopt", "rewrite", "merge", "append", "skip", "conflict"]
 
@@ -62,6 +63,7 @@ class TargetPolicy:
     on_upstream_delete: Literal["remove", "keep"] = "remove"
     layout: Literal["append", "rewrite"] = "append"
     resync_deleted: bool = False
+    write_back: frozenset[str] = frozenset()  # fields sent back to Readwise (syncd.writeback)
     sources: frozenset[str] | None = None  # "readwise" and device source names; None: all
     only_tags: frozenset[str] = frozenset()  # folded document tags (model.fold_tag)
     skip_tags: frozenset[str] = frozenset()
@@ -456,6 +458,8 @@ def _merge(
     if not blocks and page.sections:
         # A page from before block records: its sections say which highlights it holds.
         blocks = _legacy_records(page, adapter, book)
+    if policy.write_back and ours.spans:
+        blocks = settle_span_echoes(fmt, current, blocks, ours)
     merged = merge_page(
         fmt=fmt,
         theirs=current,
@@ -469,6 +473,8 @@ def _merge(
         resync_deleted=policy.resync_deleted,
         rebase=ctx.templates_changed,
     )
+    if policy.write_back:
+        merged = settle_echoes(fmt, merged)
     sections = tuple(page.sections)
     if merged.added and policy.layout == "append":
         sections = (*sections, replace(later, highlight_ids=merged.added))

@@ -142,11 +142,61 @@ def _m004_pass_indexes(db: sqlite3.Connection) -> None:
     )
 
 
+def _m005_writeback_outbox(db: sqlite3.Connection) -> None:
+    # Edits sent back to Readwise (syncd.writeback.outbox): each change goes intent ->
+    # requested -> confirmed (or dropped / rejected), each step committed, so a kill -9 neither
+    # loses a change nor sends a tag twice. writeback_notes: per page, what the last look at it
+    # found that is not sent (conflicts, deletions, uncertain matches), for `syncd status`.
+    # writeback_seen: each page file as last looked at (stat, hash, book revision), so a pass
+    # reads only the files that changed since.
+    _run_script(
+        db,
+        """
+        CREATE TABLE writeback_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            highlight_id INTEGER NOT NULL,
+            book_id INTEGER NOT NULL,
+            origin TEXT NOT NULL,
+            field TEXT NOT NULL,
+            value TEXT NOT NULL,
+            state TEXT NOT NULL,
+            detail TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX writeback_outbox_open ON writeback_outbox(state)
+            WHERE state IN ('intent', 'requested');
+        CREATE TABLE writeback_notes (
+            target TEXT NOT NULL,
+            book_id INTEGER NOT NULL,
+            highlight_id INTEGER,
+            field TEXT,
+            kind TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            mine TEXT NOT NULL,
+            upstream TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        );
+        CREATE INDEX writeback_notes_page ON writeback_notes(target, book_id);
+        CREATE TABLE writeback_seen (
+            target TEXT NOT NULL,
+            book_id INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            text_hash TEXT NOT NULL,
+            rev INTEGER NOT NULL,
+            PRIMARY KEY (target, book_id)
+        );
+        """,
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite3.Connection], None]], ...] = (
     ("001_initial", _m001_initial),
     ("002_observations", _m002_observations),
     ("003_blocks", _m003_blocks),
     ("004_pass_indexes", _m004_pass_indexes),
+    ("005_writeback_outbox", _m005_writeback_outbox),
 )
 
 
@@ -512,6 +562,10 @@ class StateStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """The rows of one read-only statement (for modules with tables of their own)."""
+        return list(self._db.execute(sql, tuple(params)))
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])

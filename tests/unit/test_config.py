@@ -57,9 +57,11 @@ def test_example_loads_with_its_vaults(home: Path) -> None:
     assert (main.name, main.format, main.vault) == ("main", "obsidian", home / "Obsidian/Main")
     assert main.folder == "Readwise" and main.root == home / "Obsidian/Main/Readwise"
     assert main.categories == frozenset({"books", "articles"})
+    assert main.write_back == frozenset({"note", "tags"})
     assert (graph.name, graph.format, graph.folder) == ("graph", "logseq", "")
     assert graph.vault == graph.root == home / "Logseq/graph"
     assert graph.categories is None and graph.journal_format is None and graph.enabled
+    assert graph.write_back == frozenset()  # the default: nothing is sent
 
 
 _HEADER = re.compile(r"^\s*(?:#\s*)?\[\[?(?P<section>[a-z_]+)\]\]?\s*$")
@@ -206,6 +208,11 @@ BROKEN = [
         'targets[0].categories: has unknown categories "bok" (did you mean "books"?)',
     ),
     (TARGET + "categories = []\n", "targets[0].categories: must be a non-empty list of categories"),
+    (
+        TARGET + 'write_back = ["notes"]\n',
+        'targets[0].write_back: has unknown fields "notes" (did you mean "note"?)',
+    ),
+    (TARGET + 'write_back = "note"\n', "targets[0].write_back: must be a list of fields"),
     (TARGET + 'folder = "../outside"\n', "targets[0].folder: must be a folder inside the vault"),
     (TARGET + 'folder = ".hidden"\n', "not a hidden one"),
     (GRAPH + 'folder = "Readwise"\n', 'targets[0].folder: applies only to format "obsidian"'),

@@ -156,8 +156,8 @@ def test_request_log_records_method_path_query_status(
     client.get("/api/v2/auth/")
     client.get("/api/v2/export", params={"ids": "1,2", "includeDeleted": "true"})
     assert server.requests == [
-        ("GET", "/api/v2/auth/", {}, 204),
-        ("GET", "/api/v2/export", {"ids": "1,2", "includeDeleted": "true"}, 200),
+        ("GET", "/api/v2/auth/", {}, 204, ""),
+        ("GET", "/api/v2/export", {"ids": "1,2", "includeDeleted": "true"}, 200, ""),
     ]
 
 
