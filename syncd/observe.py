@@ -94,30 +94,29 @@ class VaultObserver:
             log.warning("scan.skipped", target=target, vault=str(root), reason="vault missing")
             return
         unfinished = {intended.book_id for _, intended in store.pending_intents(target)}
-        pages = [
-            p
-            for p in store.pages(target)
-            if p.status == PAGE_LIVE and p.path and p.book_id not in unfinished
-        ]
-        if pages and not any(root.iterdir()):
+        # Only what a stat is compared with: a page row is parsed only for a file that changed.
+        stats = [row for row in store.page_stats(target) if row[1] and row[0] not in unfinished]
+        if stats and not any(root.iterdir()):
             log.warning("scan.skipped", target=target, vault=str(root), reason="vault empty")
             return
         read = edited = 0
         gone: list[PageRow] = []
-        for page in pages:
+        for book_id, relative, seen_mtime, seen_size in stats:
             if self._should_stop():
                 return
-            path = root / page.path
+            path = root / relative
             try:
                 stat = path.stat()
-                seen_mtime, seen_size, _ = store.observation(target, page.book_id)
                 if (stat.st_mtime_ns, stat.st_size) == (seen_mtime, seen_size):
                     continue
                 observed = observe_file(path)
             except (FileNotFoundError, NotADirectoryError):
                 observed = None
             except OSError as exc:
-                log.warning("page.unreadable", target=target, path=page.path, error=str(exc))
+                log.warning("page.unreadable", target=target, path=relative, error=str(exc))
+                continue
+            page = store.page(target, book_id)
+            if page is None:
                 continue
             if observed is None:
                 gone.append(page)
@@ -129,7 +128,7 @@ class VaultObserver:
             "scan.done",
             target=target,
             reason=reason,
-            pages=len(pages),
+            pages=len(stats),
             read=read,
             edited=edited,
             moved=moved,

@@ -856,6 +856,16 @@ class StateStore:
         ).fetchone()
         return None if row is None else _row_to_page(row)
 
+    def page_stats(self, target: str) -> list[tuple[int, str, int | None, int | None]]:
+        """(book id, path, seen mtime_ns, seen size) of this target's live pages: what a scan
+        compares each file's stat with, without parsing any page row (issue 14)."""
+        rows = self._db.execute(
+            "SELECT book_id, path, seen_mtime_ns, seen_size FROM pages "
+            "WHERE target=? AND status=? ORDER BY book_id",
+            (target, PAGE_LIVE),
+        )
+        return [(row[0], row[1], row[2], row[3]) for row in rows]
+
     def observation(self, target: str, book_id: int) -> tuple[int | None, int | None, str | None]:
         """(mtime_ns, size, text hash) of the file as last seen by a scan or the watcher."""
         row = self._db.execute(

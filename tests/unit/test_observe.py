@@ -86,3 +86,27 @@ def test_an_unknown_target_is_left_alone(store: StateStore, vault: Path) -> None
     _observer(store, vault).scan("other", reason="start-up")
     page = store.page("t", 3)
     assert page is not None and page.status == PAGE_LIVE
+
+
+def test_a_scan_parses_the_rows_of_changed_files_only(
+    store: StateStore, vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up compares stats with the state; a whole page row (written text, blocks) is read
+    only for a file whose mtime or size moved (issue 14: a lean, quick start-up)."""
+    _observer(store, vault).scan("t", reason="start-up")  # records what each file looks like now
+    (vault / "Readwise" / "b2.md").write_text("- page 2\n- mine\n", encoding="utf-8")
+    parsed: list[int] = []
+    page_of = store.page
+
+    def counting_page(target: str, book_id: int) -> PageRow | None:
+        parsed.append(book_id)
+        return page_of(target, book_id)
+
+    monkeypatch.setattr(store, "page", counting_page)
+    monkeypatch.setattr(store, "pages", lambda target: pytest.fail("every row parsed"))
+
+    _observer(store, vault).scan("t", reason="start-up")
+
+    assert parsed == [2]
+    edited = page_of("t", 2)
+    assert edited is not None and edited.user_modified
