@@ -548,6 +548,12 @@ class StateStore:
         self._fresh = {}
         self._fresh_highlights = 0
 
+    def release_memory(self) -> None:
+        """The books kept from the pull, and SQLite's page cache of this connection: what an
+        idle daemon need not hold (issue 14)."""
+        self.release_books()
+        self._db.execute("PRAGMA shrink_memory")
+
     def _keep_fresh(self, book: Book) -> None:
         previous = self._fresh.pop(book.id, None)
         if previous is not None:

@@ -32,6 +32,7 @@ def _dump(out: Path) -> None:
     lines += [
         f"{stat.size / 2**20:8.2f} MB {stat.count:8d} {stat.traceback}" for stat in stats[:TOP]
     ]
+    lines += _big_mappings()
     with out.open("a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
         handle.flush()
@@ -43,6 +44,19 @@ def _dump(out: Path) -> None:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _big_mappings(min_kb: int = 1024) -> list[str]:
+    """The mappings holding at least `min_kb` resident: which heap (brk, a thread's arena, an
+    mmap) the memory is in."""
+    found: list[str] = []
+    header = ""
+    for line in Path("/proc/self/smaps").read_text(encoding="ascii").splitlines():
+        if not line[:1].isupper() or ":" not in line.split()[0]:
+            header = line
+        elif line.startswith("Rss:") and int(line.split()[1]) >= min_kb:
+            found.append(f"mapping {line.split()[1]:>8} kB  {header}")
+    return found
 
 
 if __name__ == "__main__":
