@@ -172,6 +172,7 @@ def _edit_passes(
         edit_spread(library, candidates, count=10, round_=round_)
         _updated_pass(daemon)
         figures.rss_over_passes.append(daemon.rss_mb())
+    _tracemalloc_dump(daemon, args.tracemalloc, f"after {args.passes} more passes")
 
 
 def _poll(daemon: DaemonUnderTest, config: Path, base_config: str, seconds: float) -> None:
