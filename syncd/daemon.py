@@ -35,7 +35,7 @@ from syncd.advice import log_setup_warnings
 from syncd.config import Config, TargetConfig, load_config
 from syncd.errors import ConfigError, StateError, SyncdError, TemplateError
 from syncd.log import get_logger, redact_text
-from syncd.memory import release_memory, resident_mb
+from syncd.memory import map_big_blocks_apart, release_memory, resident_mb
 from syncd.model import format_timestamp, parse_timestamp
 from syncd.observe import TargetPlace, VaultObserver
 from syncd.passes import (
@@ -76,6 +76,7 @@ def run_daemon(config_path: Path, *, full_first: bool = False) -> int:
     cfg = load_config(config_path, environ=environ, check_vaults=False)
     token = readwise_token(cfg, environ)
     notifier = Notifier.from_environ(environ)
+    map_big_blocks_apart()  # a pass's big strings go back to the OS when freed (issue 14)
     try:
         with locked_store(cfg.state.dir, verify=True) as store:
             log_setup_warnings(cfg, new_targets=lambda name: store.count_live_pages(name) == 0)

@@ -41,6 +41,38 @@ def _symbol(library: str | None, name: str) -> Trim | None:
     return trim
 
 
+# mallopt(3) parameter: requests of at least this size get their own mapping.
+_M_MMAP_THRESHOLD = -3
+# glibc's default starts at 128 KiB but rises (up to 32 MB) each time such a block is freed, so
+# after a pass the big strings of later passes (page texts, JSON rows) land in the heap among
+# small long-lived objects, and their pages stay resident. A fixed threshold keeps them apart:
+# freed, they go back to the OS at once.
+BIG_BLOCK_BYTES = 128 * 1024
+
+
+@functools.cache
+def _mallopt() -> Callable[[int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int]
+    function.restype = ctypes.c_int
+    mallopt: Callable[[int, int], int] = function
+    return mallopt
+
+
+def map_big_blocks_apart(
+    mallopt: Callable[[], Callable[[int, int], int] | None] = _mallopt,
+) -> bool:
+    """For a long-running process: blocks of BIG_BLOCK_BYTES and more always get their own
+    mapping (glibc), so freeing them returns their memory. True if the C library took it."""
+    function = mallopt()
+    return function is not None and function(_M_MMAP_THRESHOLD, BIG_BLOCK_BYTES) == 1
+
+
 def release_memory(trim: Callable[[], Trim | None] = malloc_trim) -> bool:
     """Collect cycles, then give free heap pages back to the OS where the C library can.
     True if the C library was asked to trim."""

@@ -95,3 +95,21 @@ def test_the_store_forgets_the_books_kept_from_the_pull(tmp_path: Path) -> None:
         assert loaded is not None and loaded.title == "Kept"
     finally:
         store.close()
+
+
+def test_big_blocks_get_a_fixed_mmap_threshold_where_mallopt_exists() -> None:
+    calls: list[tuple[int, int]] = []
+
+    def mallopt(param: int, value: int) -> int:
+        calls.append((param, value))
+        return 1
+
+    assert memory.map_big_blocks_apart(lambda: mallopt) is True
+    assert calls == [(-3, memory.BIG_BLOCK_BYTES)]  # M_MMAP_THRESHOLD
+    assert memory.map_big_blocks_apart(lambda: None) is False
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_glibc_mallopt_is_found() -> None:
+    # Found, not called: the threshold would stay set for the rest of this test process.
+    assert memory._mallopt() is not None
