@@ -35,6 +35,7 @@ from syncd.advice import log_setup_warnings
 from syncd.config import Config, TargetConfig, load_config
 from syncd.errors import ConfigError, StateError, SyncdError, TemplateError
 from syncd.log import get_logger, redact_text
+from syncd.memory import map_big_blocks_apart, release_memory, resident_mb
 from syncd.model import format_timestamp, parse_timestamp
 from syncd.observe import TargetPlace, VaultObserver
 from syncd.passes import (
@@ -75,6 +76,7 @@ def run_daemon(config_path: Path, *, full_first: bool = False) -> int:
     cfg = load_config(config_path, environ=environ, check_vaults=False)
     token = readwise_token(cfg, environ)
     notifier = Notifier.from_environ(environ)
+    map_big_blocks_apart()  # a pass's big strings go back to the OS when freed (issue 14)
     try:
         with locked_store(cfg.state.dir, verify=True) as store:
             log_setup_warnings(cfg, new_targets=lambda name: store.count_live_pages(name) == 0)
@@ -192,6 +194,7 @@ class Daemon:
                 if self._stop_requested:
                     break
                 self._pass(full=full)
+                self._release_memory()
                 full = False
         finally:
             self._notifier.stopping("stopping")
@@ -313,6 +316,12 @@ class Daemon:
         delay = jittered(self._cfg.daemon.poll_interval, self._rng)
         self._next_pull = time.monotonic() + delay
         self._notifier.status(f"{_summary_text(summary)}; next pull in {delay:.0f} s")
+
+    def _release_memory(self) -> None:
+        """What the pass parsed goes back to the OS before the daemon sleeps (issue 14)."""
+        self._store.release_memory()
+        trimmed = release_memory()
+        log.info("memory.released", trimmed=trimmed, rss_mb=resident_mb())
 
     @contextmanager
     def _network(self) -> Iterator[None]:

@@ -20,10 +20,13 @@ from pathlib import Path, PurePosixPath
 from syncd.adapters._fs import read_regular
 from syncd.errors import VaultError
 from syncd.log import get_logger
-from syncd.sync.state import PAGE_LIVE, PageRow, StateStore, text_hash
+from syncd.sync.state import PAGE_LIVE, PageRow, PageStat, StateStore, text_hash
 from syncd.watch import OwnWrites, PathChanged, is_ignored
 
 log = get_logger("syncd.daemon")
+
+# Files a scan records per transaction: one commit for thousands of pages, bounded.
+_SCAN_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,47 +97,76 @@ class VaultObserver:
             log.warning("scan.skipped", target=target, vault=str(root), reason="vault missing")
             return
         unfinished = {intended.book_id for _, intended in store.pending_intents(target)}
-        pages = [
-            p
-            for p in store.pages(target)
-            if p.status == PAGE_LIVE and p.path and p.book_id not in unfinished
+        # Only what a stat is compared with: no page row is parsed for a file that is there.
+        stats = [
+            row for row in store.page_stats(target) if row.path and row.book_id not in unfinished
         ]
-        if pages and not any(root.iterdir()):
+        if stats and not any(root.iterdir()):
             log.warning("scan.skipped", target=target, vault=str(root), reason="vault empty")
             return
         read = edited = 0
         gone: list[PageRow] = []
-        for page in pages:
+        changed: list[tuple[PageStat, Observed]] = []
+        for row in stats:
             if self._should_stop():
-                return
-            path = root / page.path
+                break  # what was read is recorded; the rest is found by the next scan
+            path = root / row.path
             try:
                 stat = path.stat()
-                seen_mtime, seen_size, _ = store.observation(target, page.book_id)
-                if (stat.st_mtime_ns, stat.st_size) == (seen_mtime, seen_size):
+                if (stat.st_mtime_ns, stat.st_size) == (row.seen_mtime_ns, row.seen_size):
                     continue
                 observed = observe_file(path)
             except (FileNotFoundError, NotADirectoryError):
                 observed = None
             except OSError as exc:
-                log.warning("page.unreadable", target=target, path=page.path, error=str(exc))
+                log.warning("page.unreadable", target=target, path=row.path, error=str(exc))
                 continue
             if observed is None:
-                gone.append(page)
+                page = store.page(target, row.book_id)
+                if page is not None:
+                    gone.append(page)
                 continue
             read += 1
-            edited += self._record_observation(page, observed)
+            changed.append((row, observed))
+            if len(changed) >= _SCAN_BATCH:
+                edited += self._record_scanned(target, changed)
+                changed = []
+        edited += self._record_scanned(target, changed)
+        if self._should_stop():
+            return
         moved, deleted = self._resolve_vanished(target, gone)
         log.info(
             "scan.done",
             target=target,
             reason=reason,
-            pages=len(pages),
+            pages=len(stats),
             read=read,
             edited=edited,
             moved=moved,
             deleted_by_user=deleted,
         )
+
+    def _record_scanned(self, target: str, changed: Sequence[tuple[PageStat, Observed]]) -> int:
+        """`_record_observation` for files a scan found changed, in one transaction (the first
+        start after `syncd --once` reads every page: one fsync, not thousands). Edits seen."""
+        kept = [
+            (row, observed)
+            for row, observed in changed
+            if not (
+                self._own_writes.is_echo(target, row.path, observed.content_hash)
+                and observed.content_hash != row.written_hash
+            )  # our write, not yet recorded as written: never the user's
+        ]
+        differs = self._store.observe_many(
+            target,
+            [(row.book_id, o.mtime_ns, o.size, o.content_hash) for row, o in kept],
+        )
+        edited = 0
+        for (row, observed), differ in zip(kept, differs, strict=True):
+            if differ and row.seen_hash != observed.content_hash:
+                log.info("page.edited", target=target, book_id=row.book_id, path=row.path)
+                edited += 1
+        return edited
 
     def apply_changes(self, target: str, events: Sequence[PathChanged]) -> None:
         """Record what the user did to the files these watcher events name. OSError: the

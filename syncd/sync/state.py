@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from syncd.adapters.base import Section
 from syncd.errors import StateError
@@ -444,6 +444,17 @@ def _configure(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA busy_timeout=5000")
 
 
+class PageStat(NamedTuple):
+    """A live page as a scan needs it: where its file is and what the state last saw there."""
+
+    book_id: int
+    path: str
+    seen_mtime_ns: int | None
+    seen_size: int | None
+    seen_hash: str | None
+    written_hash: str | None
+
+
 # At most this many highlights' books stay parsed in memory between the pull and the render
 # (about 45 MB): a first pass of a big library holds that much, not the whole library.
 FRESH_BOOKS_HIGHLIGHTS = 50_000
@@ -601,6 +612,12 @@ class StateStore:
         """Forget the books kept from the pull (the cache on disk has them)."""
         self._fresh = {}
         self._fresh_highlights = 0
+
+    def release_memory(self) -> None:
+        """The books kept from the pull, and SQLite's page cache of this connection: what an
+        idle daemon need not hold (issue 14)."""
+        self.release_books()
+        self._db.execute("PRAGMA shrink_memory")
 
     def _keep_fresh(self, book: Book) -> None:
         previous = self._fresh.pop(book.id, None)
@@ -910,6 +927,15 @@ class StateStore:
         ).fetchone()
         return None if row is None else _row_to_page(row)
 
+    def page_stats(self, target: str) -> list[PageStat]:
+        """What a scan compares each live page file with, without parsing any page row."""
+        rows = self._db.execute(
+            "SELECT book_id, path, seen_mtime_ns, seen_size, seen_hash, written_hash FROM pages "
+            "WHERE target=? AND status=? ORDER BY book_id",
+            (target, PAGE_LIVE),
+        )
+        return [PageStat(*row) for row in rows]
+
     def observation(self, target: str, book_id: int) -> tuple[int | None, int | None, str | None]:
         """(mtime_ns, size, text hash) of the file as last seen by a scan or the watcher."""
         row = self._db.execute(
@@ -923,17 +949,31 @@ class StateStore:
     ) -> bool:
         """Record what a page file looks like now; True if it differs from what syncd wrote
         (the user edited it: remembered so the next pass treats the file as theirs)."""
+        return self.observe_many(target, [(book_id, mtime_ns, size, seen_hash)])[0]
+
+    def observe_many(
+        self, target: str, observed: Sequence[tuple[int, int, int, str]]
+    ) -> list[bool]:
+        """`observe` for many (book id, mtime_ns, size, hash) in one transaction: one commit
+        (one fsync) for a scan that read thousands of files, not one each."""
+        differs: list[bool] = []
+        if not observed:
+            return differs
         with self.transaction() as db:
-            db.execute(
-                "UPDATE pages SET seen_mtime_ns=?, seen_size=?, seen_hash=?, "
-                "user_modified = user_modified OR (written_hash IS NOT NULL AND written_hash != ?) "
-                "WHERE target=? AND book_id=?",
-                (mtime_ns, size, seen_hash, seen_hash, target, book_id),
-            )
-            row = db.execute(
-                "SELECT written_hash FROM pages WHERE target=? AND book_id=?", (target, book_id)
-            ).fetchone()
-        return row is not None and row[0] != seen_hash
+            for book_id, mtime_ns, size, seen_hash in observed:
+                db.execute(
+                    "UPDATE pages SET seen_mtime_ns=?, seen_size=?, seen_hash=?, "
+                    "user_modified = user_modified "
+                    "OR (written_hash IS NOT NULL AND written_hash != ?) "
+                    "WHERE target=? AND book_id=?",
+                    (mtime_ns, size, seen_hash, seen_hash, target, book_id),
+                )
+                row = db.execute(
+                    "SELECT written_hash FROM pages WHERE target=? AND book_id=?",
+                    (target, book_id),
+                ).fetchone()
+                differs.append(row is not None and row[0] != seen_hash)
+        return differs
 
     def move_page(self, target: str, book_id: int, new_path: str) -> None:
         """The user moved or renamed a page inside the vault: later writes follow it."""

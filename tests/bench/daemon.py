@@ -54,9 +54,10 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 class DaemonUnderTest:
     """`syncd` as a child; its JSON events collected by a thread, waited on by name."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *, runner: Sequence[str] = ("-m", "syncd")) -> None:
+        """`runner`: what the interpreter runs, given `--config CONFIG` (default: syncd)."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "--config", str(config)],
+            [sys.executable, *runner, "--config", str(config)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -103,11 +104,12 @@ class DaemonUnderTest:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
-    def rss_mb(self) -> float:
+    def rss_mb(self, field: str = "VmRSS") -> float:
+        """VmRSS (or another /proc/PID/status field in kB, e.g. VmHWM) in MB."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024 / MB
-        raise RuntimeError("no VmRSS")
+        raise RuntimeError(f"no {field}")
 
     def stop(self) -> float:
         started = time.monotonic()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import socket
 import sqlite3
@@ -246,6 +247,10 @@ def test_ready_follows_upstream_records_edits_and_stops_cleanly(
     notify.wait_for(lambda m: m == "READY=1")
     first = daemon.wait_for("pass.summary")
     assert first["targets"][0]["created"] > 0, daemon.events
+    # What the pass parsed is given back before the daemon sleeps (malloc_trim on glibc).
+    released = daemon.wait_for("memory.released")
+    assert released["trimmed"] is (platform.libc_ver()[0] == "glibc")
+    assert released["rss_mb"] > 0
     notify.wait_for(lambda m: m.startswith("STATUS=last pass"))
 
     # Upstream change -> the vault follows within one poll (1 s +-10%, plus the pass).

@@ -86,3 +86,57 @@ def test_an_unknown_target_is_left_alone(store: StateStore, vault: Path) -> None
     _observer(store, vault).scan("other", reason="start-up")
     page = store.page("t", 3)
     assert page is not None and page.status == PAGE_LIVE
+
+
+def test_a_scan_parses_the_rows_of_changed_files_only(
+    store: StateStore, vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up compares stats with the state; no whole page row (written text, blocks) is
+    parsed for a file that is there, changed or not (issue 14: a lean, quick start-up)."""
+    _observer(store, vault).scan("t", reason="start-up")  # records what each file looks like now
+    (vault / "Readwise" / "b2.md").write_text("- page 2\n- mine\n", encoding="utf-8")
+    parsed: list[int] = []
+    page_of = store.page
+
+    def counting_page(target: str, book_id: int) -> PageRow | None:
+        parsed.append(book_id)
+        return page_of(target, book_id)
+
+    monkeypatch.setattr(store, "page", counting_page)
+    monkeypatch.setattr(store, "pages", lambda target: pytest.fail("every row parsed"))
+
+    _observer(store, vault).scan("t", reason="start-up")
+
+    assert parsed == []
+    edited = page_of("t", 2)
+    assert edited is not None and edited.user_modified
+
+
+def test_a_scan_records_every_changed_file_in_one_transaction(
+    store: StateStore, vault: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first start after `syncd --once` finds every page unseen: one commit (one fsync)
+    for all of them, not one each; syncd's own write is still no user edit."""
+    own = OwnWrites()
+    ours = "- page 1\n- new from Readwise\n"
+    own.expect("t", "Readwise/b1.md", text_hash(ours))
+    (vault / "Readwise" / "b1.md").write_text(ours, encoding="utf-8")
+    (vault / "Readwise" / "b2.md").write_text("- page 2\n- mine\n", encoding="utf-8")
+    transactions = 0
+    transaction = store.transaction
+
+    def counting_transaction() -> object:
+        nonlocal transactions
+        transactions += 1
+        return transaction()
+
+    monkeypatch.setattr(store, "transaction", counting_transaction)
+
+    _observer(store, vault, own).scan("t", reason="start-up")
+
+    assert transactions == 1
+    ours_row, edited, untouched = store.page("t", 1), store.page("t", 2), store.page("t", 3)
+    assert ours_row is not None and not ours_row.user_modified
+    assert edited is not None and edited.user_modified
+    assert untouched is not None and not untouched.user_modified
+    assert store.observation("t", 3)[1] == len("- page 3\n")  # unseen before: recorded too
