@@ -342,21 +342,24 @@ def _tags(value: object, _ctx: _Context) -> frozenset[str]:
 WRITE_BACK_FIELDS = ("note", "tags", "text")
 
 
+def _refuse_unknown(items: list[object], known: tuple[str, ...], what: str) -> None:
+    """Every item not in `known` named, with a did-you-mean, and the known names listed."""
+    unknown = [item for item in items if item not in known]
+    if unknown:
+        listed = ", ".join(f'"{name}"' for name in known)
+        raise _Invalid(
+            f"has unknown {what} "
+            + ", ".join(_describe(item, secret=False) + _suggest(item, known) for item in unknown)
+            + f"; known: {listed}",
+            show_value=False,
+        )
+
+
 def _write_back(value: object, _ctx: _Context) -> frozenset[str]:
     known = ", ".join(f'"{name}"' for name in WRITE_BACK_FIELDS)
     if not isinstance(value, list):
         raise _Invalid(f"must be a list of fields from {known} (or [] to send nothing)")
-    unknown = [item for item in value if item not in WRITE_BACK_FIELDS]
-    if unknown:
-        raise _Invalid(
-            "has unknown fields "
-            + ", ".join(
-                _describe(item, secret=False) + _suggest(item, WRITE_BACK_FIELDS)
-                for item in unknown
-            )
-            + f"; known: {known}",
-            show_value=False,
-        )
+    _refuse_unknown(value, WRITE_BACK_FIELDS, "fields")
     return frozenset(str(item) for item in value)
 
 
@@ -364,16 +367,7 @@ def _categories(value: object, _ctx: _Context) -> frozenset[str] | None:
     known = ", ".join(f'"{name}"' for name in CATEGORIES)
     if not isinstance(value, list) or not value:
         raise _Invalid(f"must be a non-empty list of categories from {known} (omit it for all)")
-    unknown = [item for item in value if item not in CATEGORIES]
-    if unknown:
-        raise _Invalid(
-            "has unknown categories "
-            + ", ".join(
-                _describe(item, secret=False) + _suggest(item, CATEGORIES) for item in unknown
-            )
-            + f"; known: {known}",
-            show_value=False,
-        )
+    _refuse_unknown(value, CATEGORIES, "categories")
     return frozenset(str(item) for item in value)
 
 
