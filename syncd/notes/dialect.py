@@ -252,16 +252,11 @@ def note_indent(source: str) -> int:
     return _OBSIDIAN_INDENTS["highlight_note"]
 
 
-def obsidian_values(
-    context: Mapping[str, Any], template: UserTemplate | None = None
-) -> dict[str, Any]:
-    """The context with multi-line values indented as Readwise's Obsidian export does; the
-    note as `template` (the highlight template) needs it, see note_indent."""
+def obsidian_values(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context with multi-line values indented as Readwise's Obsidian export does (a
+    highlight's own values: obsidian_item_values, with the note width of its template)."""
     out = dict(context)
-    widths = dict(_OBSIDIAN_INDENTS)
-    if template is not None:
-        widths["highlight_note"] = note_indent(template.source)
-    for name, width in widths.items():
+    for name, width in _OBSIDIAN_INDENTS.items():
         value = out.get(name)
         if isinstance(value, str) and value:
             out[name] = indent_lines(value, width)
