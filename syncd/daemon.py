@@ -272,6 +272,8 @@ class Daemon:
                 # The vault is half there (unmounting, permissions changed): the next event or
                 # the re-arm scan looks again; the pass checks the vault before writing.
                 log.warning("watch.event_failed", target=target, error=str(exc))
+        if changes:
+            self._release_memory(after="watch")
 
     # --- passes ----------------------------------------------------------------------------------
 
@@ -317,11 +319,18 @@ class Daemon:
         self._next_pull = time.monotonic() + delay
         self._notifier.status(f"{_summary_text(summary)}; next pull in {delay:.0f} s")
 
-    def _release_memory(self) -> None:
-        """What the pass parsed goes back to the OS before the daemon sleeps (issue 14)."""
+    def _release_memory(self, *, after: str = "pass") -> None:
+        """What the pass parsed goes back to the OS before the daemon sleeps (issue 14). Also
+        after file events (`after="watch"`): a pass's own writes come back as events once it
+        has released its memory, and recording them fills SQLite's cache again (an update
+        rewrites the page row, text and all); there the cycle collection (milliseconds) is
+        left to the next pass and only the cache and the trim (well under one) run."""
         self._store.release_memory()
-        trimmed = release_memory()
-        log.info("memory.released", trimmed=trimmed, rss_mb=resident_mb())
+        trimmed = release_memory(collect=after == "pass")
+        if after == "pass":
+            log.info("memory.released", trimmed=trimmed, rss_mb=resident_mb())
+        else:
+            log.debug("memory.released", after=after, trimmed=trimmed, rss_mb=resident_mb())
 
     @contextmanager
     def _network(self) -> Iterator[None]:

@@ -73,10 +73,12 @@ def map_big_blocks_apart(
     return function is not None and function(_M_MMAP_THRESHOLD, BIG_BLOCK_BYTES) == 1
 
 
-def release_memory(trim: Callable[[], Trim | None] = malloc_trim) -> bool:
-    """Collect cycles, then give free heap pages back to the OS where the C library can.
-    True if the C library was asked to trim."""
-    gc.collect()
+def release_memory(trim: Callable[[], Trim | None] = malloc_trim, *, collect: bool = True) -> bool:
+    """Collect cycles (`collect`: some milliseconds), then give free heap pages back to the OS
+    where the C library can (a fraction of a millisecond). True if the C library was asked to
+    trim."""
+    if collect:
+        gc.collect()
     function = trim()
     if function is None:
         return False

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from syncd.adapters._fs import read_regular
 from syncd.errors import VaultError
 from syncd.log import get_logger
-from syncd.sync.state import PAGE_LIVE, PageRow, PageStat, StateStore, text_hash
+from syncd.sync.state import PageRow, PageStat, StateStore, text_hash
 from syncd.watch import OwnWrites, PathChanged, is_ignored
 
 log = get_logger("syncd.daemon")
@@ -176,7 +176,9 @@ class VaultObserver:
             return
         root = place.vault
         store = self._store
-        gone: list[PageRow] = []
+        # Rows as a scan sees them (no page text, no blocks): a pass's own writes come back
+        # as events, and each would otherwise parse a whole page row after the pass.
+        gone: list[PageStat] = []
         for event in events:
             if self._should_stop():
                 return  # what is left is found by the start-up scan of the next run
@@ -184,16 +186,14 @@ class VaultObserver:
                 prefix = event.path + "/"
                 gone.extend(
                     p
-                    for p in store.pages(target)
-                    if p.status == PAGE_LIVE
-                    and p.path.startswith(prefix)
-                    and not (root / p.path).exists()
+                    for p in store.page_stats(target)
+                    if p.path.startswith(prefix) and not (root / p.path).exists()
                 )
                 continue
             if event.moved_from is not None:
                 self._follow_move(target, root, event.moved_from, event.path)
-            page = store.page_by_path(target, event.path)
-            if page is None or page.status != PAGE_LIVE:
+            page = store.live_page_at(target, event.path)
+            if page is None:
                 continue  # not a page syncd keeps
             try:
                 observed = observe_file(root / event.path)
@@ -203,25 +203,28 @@ class VaultObserver:
             if observed is None:
                 gone.append(page)
             else:
-                self._record_observation(page, observed)
-        self._resolve_vanished(target, gone)
+                self._record_observation(target, page, observed)
+        self._resolve_vanished(target, self._whole_rows(target, gone))
+
+    def _whole_rows(self, target: str, gone: Sequence[PageStat]) -> list[PageRow]:
+        rows = (self._store.page(target, stat.book_id) for stat in gone)
+        return [row for row in rows if row is not None]
 
     def _follow_move(self, target: str, root: Path, old_path: str, new_path: str) -> None:
-        page = self._store.page_by_path(target, old_path)
-        if page is None or page.status != PAGE_LIVE or (root / old_path).exists():
+        page = self._store.live_page_at(target, old_path)
+        if page is None or (root / old_path).exists():
             return
-        if self._store.page_by_path(target, new_path) is not None:
+        if self._store.path_taken(target, new_path):
             return  # moved over another page: leave both rows; the next pass sorts it out
         self._store.move_page(target, page.book_id, new_path)
         log.info("page.moved", target=target, book_id=page.book_id, path=new_path, was=old_path)
 
-    def _record_observation(self, page: PageRow, observed: Observed) -> int:
+    def _record_observation(self, target: str, page: PageStat, observed: Observed) -> int:
         """Store what the file looks like now; 1 if that is a user edit seen for the first time."""
-        target = page.target
         echo = self._own_writes.is_echo(target, page.path, observed.content_hash)
         if echo and observed.content_hash != page.written_hash:
             return 0  # our write, not yet recorded as written: never the user's
-        previous = self._store.observation(target, page.book_id)[2]
+        previous = page.seen_hash
         differs = self._store.observe(
             target,
             page.book_id,

@@ -29,7 +29,7 @@ from syncd.sync.apply import (
     recover_intents,
     write_items,
 )
-from syncd.sync.locate import VaultIndex
+from syncd.sync.locate import OwnedPaths, VaultIndex
 from syncd.sync.notify import write_notifications
 from syncd.sync.parallel import Worker, can_fork, start_gated_worker, start_worker
 from syncd.sync.plan import FolderNames, PlanContext, Planned, TargetPolicy, plan_book
@@ -451,10 +451,7 @@ class _TargetRun:
         self.summary = TargetSummary(policy.name)
         first_synced = store.create_markers(policy.name)  # before recovery drops them
         if apply:
-            owned_folders = sorted(
-                {p.rpartition("/")[0] for p in store.page_paths(policy.name) if p}
-            )
-            runtime.cleanup_temp(owned_folders)
+            runtime.cleanup_temp(store.page_folders(policy.name))
             finalized, dropped = recover_intents(store, policy.name, runtime.read_file)
             if finalized or dropped:
                 log.info(
@@ -465,7 +462,7 @@ class _TargetRun:
         self.templates_digest = runtime.adapter.templates.digest
         known = store.get_source(templates_key(policy.name))
         templates_changed = (known or DEFAULT_TEMPLATES) != self.templates_digest and (
-            known is not None or bool(store.page_paths(policy.name))  # no pages: nothing to redo
+            known is not None or store.has_pages(policy.name)  # no pages: nothing to redo
         )
         if templates_changed:
             log.info("templates.changed", target=policy.name)
@@ -474,8 +471,10 @@ class _TargetRun:
         # Pages not due are considered too: their book did not change, so they stay as they are.
         self.summary.unchanged = store.count_settled_pages(policy.name)
         # Not the placeholders a killed pass left (still there in a dry run): their files are
-        # recognised as syncd's own, not taken by another page.
-        owned = store.page_paths(policy.name, placeholders=False)
+        # recognised as syncd's own, not taken by another page. Read only by a pass that names
+        # a new page or looks for a missing one: a pass of edits to existing pages (most of
+        # them) never holds the whole list.
+        owned = OwnedPaths(lambda: store.page_paths(policy.name, placeholders=False))
         index = VaultIndex(runtime.list_files, runtime.read_file, owned)
         self.ctx = PlanContext(
             policy=policy,

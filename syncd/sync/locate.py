@@ -63,13 +63,27 @@ def page_titles(path: str, text: str) -> set[str]:
     return keys
 
 
+class OwnedPaths:
+    """The paths of a target's pages, read from the state on first use: a pass that only
+    updates existing pages never needs them, and a big library has thousands."""
+
+    def __init__(self, read: Callable[[], Iterable[str]]) -> None:
+        self._read = read
+        self._paths: frozenset[str] | None = None
+
+    def paths(self) -> frozenset[str]:
+        if self._paths is None:
+            self._paths = frozenset(self._read())
+        return self._paths
+
+
 class VaultIndex:
     """Built lazily, once per pass and target, over the files syncd does not own."""
 
-    def __init__(self, list_files: ListFiles, read_file: ReadFile, owned: Iterable[str]) -> None:
+    def __init__(self, list_files: ListFiles, read_file: ReadFile, owned: OwnedPaths) -> None:
         self._list_files = list_files
         self._read = read_file
-        self._owned = set(owned)
+        self._owned = owned
         self._texts: dict[str, str] | None = None
         self._by_title: dict[str, list[str]] = {}
         self._by_hash: dict[str, list[str]] = {}
@@ -78,8 +92,9 @@ class VaultIndex:
     def _build(self) -> dict[str, str]:
         if self._texts is None:
             self._texts = {}
+            owned = self._owned.paths()
             for path in self._list_files():
-                if path in self._owned or _FULL_DOCUMENT_FOLDER in f"/{path}":
+                if path in owned or _FULL_DOCUMENT_FOLDER in f"/{path}":
                     continue
                 try:
                     text = self._read(path)

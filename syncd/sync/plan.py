@@ -27,6 +27,7 @@ from syncd.notes.blockids import stable_block_id
 from syncd.notes.render import heading_level
 from syncd.sources.target_view import target_view
 from syncd.sync.dated_spans import PROBE_SHIFT
+from syncd.sync.locate import OwnedPaths
 from syncd.sync.merge import (
     BlockRecord,
     Conflict,
@@ -107,10 +108,10 @@ FindMoved = Callable[[PageRow, Book], str | None]
 class FolderNames:
     """Names taken per folder (case-insensitively): files on disk plus pages syncd owns."""
 
-    def __init__(self, vault: Path, owned_paths: list[str]) -> None:
+    def __init__(self, vault: Path, owned: OwnedPaths) -> None:
         self._vault = vault
         self._taken: dict[str, set[str]] = {}
-        self._owned = owned_paths
+        self._owned = owned
 
     def taken(self, folder: PurePosixPath) -> set[str]:
         key = folder.as_posix()
@@ -119,7 +120,7 @@ class FolderNames:
             names = set()
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 names.update(fold_name(entry.name) for entry in (self._vault / folder).iterdir())
-            for owned in self._owned:
+            for owned in self._owned.paths():
                 path = PurePosixPath(owned)
                 if path.parent == folder:
                     names.add(fold_name(path.name))

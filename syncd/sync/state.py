@@ -455,6 +455,9 @@ class PageStat(NamedTuple):
     written_hash: str | None
 
 
+_PAGE_STAT_COLUMNS = "book_id, path, seen_mtime_ns, seen_size, seen_hash, written_hash"
+
+
 # At most this many highlights' books stay parsed in memory between the pull and the render
 # (about 45 MB): a first pass of a big library holds that much, not the whole library.
 FRESH_BOOKS_HIGHLIGHTS = 50_000
@@ -744,6 +747,21 @@ class StateStore:
             for r in self._db.execute(f"SELECT path FROM pages WHERE target=?{where}", (target,))
         ]
 
+    def page_folders(self, target: str) -> list[str]:
+        """The folders (vault-relative, "" for the root) holding this target's pages,
+        placeholders included: a few rows, however many pages."""
+        rows = self._db.execute(
+            "SELECT DISTINCT rtrim(rtrim(path, replace(path, '/', '')), '/') FROM pages "
+            "WHERE target=? AND path != ''",
+            (target,),
+        )
+        return sorted(r[0] for r in rows)
+
+    def has_pages(self, target: str) -> bool:
+        """Whether this target has any page row (placeholders included)."""
+        row = self._db.execute("SELECT 1 FROM pages WHERE target=? LIMIT 1", (target,))
+        return row.fetchone() is not None
+
     def count_live_pages(self, target: str) -> int:
         row = self._db.execute(
             "SELECT count(*) FROM pages WHERE target=? AND status=?", (target, PAGE_LIVE)
@@ -930,11 +948,27 @@ class StateStore:
     def page_stats(self, target: str) -> list[PageStat]:
         """What a scan compares each live page file with, without parsing any page row."""
         rows = self._db.execute(
-            "SELECT book_id, path, seen_mtime_ns, seen_size, seen_hash, written_hash FROM pages "
-            "WHERE target=? AND status=? ORDER BY book_id",
+            f"SELECT {_PAGE_STAT_COLUMNS} FROM pages WHERE target=? AND status=? ORDER BY book_id",
             (target, PAGE_LIVE),
         )
         return [PageStat(*row) for row in rows]
+
+    def live_page_at(self, target: str, path: str) -> PageStat | None:
+        """The live page whose file is at `path`, as a scan sees it: the watcher asks this for
+        every file event, and a whole page row (its text, its blocks) is not needed for that."""
+        row = self._db.execute(
+            f"SELECT {_PAGE_STAT_COLUMNS} FROM pages WHERE target=? AND path=? AND status=?",
+            (target, path, PAGE_LIVE),
+        ).fetchone()
+        return None if row is None else PageStat(*row)
+
+    def path_taken(self, target: str, path: str) -> bool:
+        """Whether a page of this target (not a killed pass's placeholder) is at `path`."""
+        row = self._db.execute(
+            "SELECT 1 FROM pages WHERE target=? AND path=? AND status != ?",
+            (target, path, PAGE_PENDING),
+        ).fetchone()
+        return row is not None
 
     def observation(self, target: str, book_id: int) -> tuple[int | None, int | None, str | None]:
         """(mtime_ns, size, text hash) of the file as last seen by a scan or the watcher."""

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +76,20 @@ class Notifications:
 class Daemon:
     """A running `syncd` (no --once): its JSON log events, waited on by name and fields."""
 
-    def __init__(self, setup: Setup, notify: Notifications, *extra_env: tuple[str, str]) -> None:
+    def __init__(
+        self,
+        setup: Setup,
+        notify: Notifications,
+        *extra_env: tuple[str, str],
+        args: Sequence[str] = (),
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
         env.update(
             READWISE_TOKEN=TOKEN, PYTHONPATH=str(ROOT), SYNCD_NOW=NOW, NOTIFY_SOCKET=notify.path
         )
         env.update(extra_env)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "--config", str(setup.config)],
+            [sys.executable, "-m", "syncd", "--config", str(setup.config), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -176,8 +182,8 @@ def start(setup: Setup, notify: Notifications) -> Iterator[Callable[..., Daemon]
 def _starter(setup: Setup, notify: Notifications) -> Iterator[Callable[..., Daemon]]:
     running: list[Daemon] = []
 
-    def start_daemon(*extra_env: tuple[str, str]) -> Daemon:
-        daemon = Daemon(setup, notify, *extra_env)
+    def start_daemon(*extra_env: tuple[str, str], args: Sequence[str] = ()) -> Daemon:
+        daemon = Daemon(setup, notify, *extra_env, args=args)
         running.append(daemon)
         return daemon
 
@@ -236,6 +242,9 @@ def _check_consistent(setup: Setup) -> None:
         store.close()
 
 
+_GLIBC = platform.libc_ver()[0] == "glibc"
+
+
 # --- tests ---------------------------------------------------------------------------------------
 
 
@@ -249,7 +258,7 @@ def test_ready_follows_upstream_records_edits_and_stops_cleanly(
     assert first["targets"][0]["created"] > 0, daemon.events
     # What the pass parsed is given back before the daemon sleeps (malloc_trim on glibc).
     released = daemon.wait_for("memory.released")
-    assert released["trimmed"] is (platform.libc_ver()[0] == "glibc")
+    assert released["trimmed"] is _GLIBC
     assert released["rss_mb"] > 0
     notify.wait_for(lambda m: m.startswith("STATUS=last pass"))
 
@@ -291,6 +300,24 @@ def test_ready_follows_upstream_records_edits_and_stops_cleanly(
     assert daemon.stop() < 5
     notify.wait_for(lambda m: m == "STOPPING=1", since=mark)
     assert daemon.named("daemon.stopped")
+
+
+def test_memory_is_given_back_again_after_the_pass_s_own_writes_come_back(
+    setup: Setup, notify: Notifications, start: Callable[..., Daemon]
+) -> None:
+    """A pass releases its memory, then its own writes arrive as watcher events and recording
+    them fills SQLite's cache again: the daemon releases once more after them (issue 14)."""
+    _poll_every(setup, 1)
+    daemon = start(args=["-v"])  # the release after events is logged at debug
+    daemon.wait_for("memory.released")
+    book_id, obs_file = _live_book(setup, "obs")
+    mark = daemon.mark()
+    setup.library.add_highlight(book_id, text="Written by the pass, seen by the watcher")
+    written = daemon.wait_for("file.written", since=mark, target="obs", book_id=book_id)
+    since_write = daemon.events.index(written)
+    released = daemon.wait_for("memory.released", since=since_write, after="watch")
+    assert released["trimmed"] is _GLIBC
+    assert obs_file.read_text(encoding="utf-8").count("seen by the watcher") == 1
 
 
 def test_watchdog_pings_at_half_the_interval(

@@ -44,6 +44,28 @@ def test_release_memory_only_collects_where_there_is_no_malloc_trim() -> None:
         gc.enable()
 
 
+def test_release_memory_without_collecting_only_trims() -> None:
+    """After watcher events the daemon trims without a collection (milliseconds each time
+    the user saves a note); the cycle is left to the next pass."""
+    calls: list[int] = []
+
+    def trim(pad: int) -> int:
+        calls.append(pad)
+        return 1
+
+    gc.disable()
+    try:
+        node = _Node()
+        alive = weakref.ref(node)
+        del node
+        assert memory.release_memory(lambda: trim, collect=False) is True
+        assert calls == [0]
+        assert alive() is not None
+    finally:
+        gc.enable()
+        gc.collect()
+
+
 def test_no_malloc_trim_off_linux(monkeypatch: pytest.MonkeyPatch) -> None:
     memory.malloc_trim.cache_clear()
     monkeypatch.setattr(sys, "platform", "darwin")
