@@ -83,8 +83,9 @@ def _path_word(path: Path, *, optional: bool) -> str:
     return word
 
 
-def render_unit(name: str, cfg: Config, command: Sequence[str], token_file: Path) -> str:
-    """One unit from its template, with this config's command line, token file and paths."""
+def render_unit(name: str, cfg: Config, command: Sequence[str], token_file: Path | None) -> str:
+    """One unit from its template, with this config's command line, token file (None: no
+    target syncs from Readwise, so no credential) and paths."""
     template = resources.files("syncd").joinpath("units", name).read_text(encoding="utf-8")
     exec_start = " ".join(_exec_word(w) for w in [*command, "--config", str(cfg.path)])
     vaults = sorted({t.vault for t in cfg.targets if t.enabled})
@@ -94,7 +95,7 @@ def render_unit(name: str, cfg: Config, command: Sequence[str], token_file: Path
     vault_lines = "\n".join(f"ReadWritePaths={_path_word(v, optional=True)}" for v in vaults)
     fields = {
         "@SYNCD@": exec_start,
-        "@TOKEN_FILE@": _checked(str(token_file)),
+        "@CREDENTIAL@": _credential_lines(token_file),
         "@STATE_DIR@": _path_word(cfg.state.dir, optional=True),
         "@VAULTS@": vault_lines or "# (no enabled target)",
     }
@@ -106,6 +107,16 @@ def render_unit(name: str, cfg: Config, command: Sequence[str], token_file: Path
     assert leftover is None, f"{name}: template field {leftover.group()} not filled"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"{MARKER}\n# From {cfg.path}, {stamp}.\n{text}"
+
+
+def _credential_lines(token_file: Path | None) -> str:
+    if token_file is None:
+        # LoadCredential= of a file that does not exist fails the start: none for no token.
+        return "# No LoadCredential=: no target syncs from Readwise, so syncd needs no token."
+    return (
+        "# A missing file fails the start with a clear message.\n"
+        f"LoadCredential={CREDENTIAL_NAME}:{_checked(str(token_file))}"
+    )
 
 
 # --- install -----------------------------------------------------------------------------------
@@ -174,7 +185,9 @@ def install(
     paths = ServicePaths.from_environ(environ)
     units = TIMER_UNITS if timer else DAEMON_UNITS
     argv = list(command) if command is not None else running_syncd()
-    texts = {name: render_unit(name, cfg, argv, paths.token_file) for name in units}
+    # Device files only (no target syncs from Readwise): no token asked for, stored or loaded.
+    token_file = paths.token_file if cfg.uses_readwise else None
+    texts = {name: render_unit(name, cfg, argv, token_file) for name in units}
     main_unit = units[-1]
     commands = [
         ["systemctl", "--user", "daemon-reload"],
@@ -184,16 +197,22 @@ def install(
         for name, text in texts.items():
             say(f"would write {paths.units_dir / name}:")
             say(text)
-        say(f"would store the Readwise token in {paths.token_file} (mode 0600)")
+        if token_file is not None:
+            say(f"would store the Readwise token in {token_file} (mode 0600)")
+        else:
+            say("no Readwise token needed: no target syncs from Readwise")
         say(f"would create the state dir {cfg.state.dir}")
         say("would run: " + " && ".join(" ".join(c) for c in commands))
         return
-    token = _stored_token(cfg, environ, paths, ask_token)
+    token = "" if token_file is None else _stored_token(cfg, environ, paths, ask_token)
     if check is not None:
         check(token)  # before anything is written: a bad token or vault stops here
     cfg.state.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_private(paths.token_file, token + "\n")
-    say(f"token: stored in {paths.token_file} (mode 0600)")
+    if token_file is not None:
+        _write_private(token_file, token + "\n")
+        say(f"token: stored in {token_file} (mode 0600)")
+    else:
+        say("token: none needed (no target syncs from Readwise)")
     paths.units_dir.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
         target = paths.units_dir / name

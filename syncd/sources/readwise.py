@@ -330,11 +330,7 @@ class ReadwiseClient:
             response = self._http.get(
                 self._base_url + path,
                 params=params,
-                headers={
-                    "Authorization": f"Token {self._token}",
-                    "Accept": "application/json",
-                    "User-Agent": f"syncd/{__version__}",
-                },
+                headers=request_headers(self._token),
                 timeout=timeout,
             )
         except CONNECT_FAILURES as exc:
@@ -354,16 +350,9 @@ class ReadwiseClient:
         self._answered = True
         status = response.status_code
         if status in _REJECTED_TOKEN_STATUSES:
-            raise TokenRejected(
-                f"Readwise token rejected (HTTP {status} on GET {path}): check the token in your"
-                " config; a valid one is shown at https://readwise.io/access_token"
-            )
+            raise token_rejected(status, f"GET {path}")
         if status == 429:
-            retry_after = _retry_after_seconds(
-                response.headers.get("Retry-After"),
-                server_now=_http_date(response.headers.get("Date")),
-            )
-            raise _RetryableFailure("HTTP 429", status=status, retry_after=retry_after)
+            raise _RetryableFailure("HTTP 429", status=status, retry_after=retry_after(response))
         if status in _RETRIED_STATUSES:
             raise _RetryableFailure(f"HTTP {status}", status=status)
         if not 200 <= status < 300:
@@ -384,15 +373,8 @@ class ReadwiseClient:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(failure, _RetryableFailure) and failure.retry_after is not None:
-            return min(failure.retry_after, self._retry.max_retry_after)
-        # Exponential, with "equal jitter": half the step fixed, half random, so retries spread
-        # out but never collapse to zero.
-        step = min(
-            self._retry.backoff_max,
-            self._retry.backoff_initial * 2.0 ** (state.attempt_number - 1),
-        )
-        return step / 2 + self._rng.uniform(0, step / 2)
+        asked = failure.retry_after if isinstance(failure, _RetryableFailure) else None
+        return backoff_seconds(self._retry, state.attempt_number, self._rng, asked)
 
     def _log_retry(self, path: str, state: tenacity.RetryCallState, policy: RetryPolicy) -> None:
         failure = state.outcome.exception() if state.outcome is not None else None
@@ -470,6 +452,46 @@ def _export_body(response: httpx.Response) -> dict[str, Any]:
             malformed_body=True,
         )
     return body
+
+
+# --- shared with the write-back client (syncd.sources.readwise_write) --------------------------
+
+
+def request_headers(token: str) -> dict[str, str]:
+    """What every request to Readwise carries."""
+    return {
+        "Authorization": f"Token {token}",
+        "Accept": "application/json",
+        "User-Agent": f"syncd/{__version__}",
+    }
+
+
+def token_rejected(status: int, request: str) -> TokenRejected:
+    """The error for a 401/403 answer to `request` ("GET /api/v2/auth/")."""
+    return TokenRejected(
+        f"Readwise token rejected (HTTP {status} on {request}): check the token in your"
+        " config; a valid one is shown at https://readwise.io/access_token"
+    )
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """A 429's Retry-After in seconds (against the server's own clock), None if unreadable."""
+    return _retry_after_seconds(
+        response.headers.get("Retry-After"),
+        server_now=_http_date(response.headers.get("Date")),
+    )
+
+
+def backoff_seconds(
+    policy: RetryPolicy, attempt: int, rng: random.Random, asked: float | None
+) -> float:
+    """How long to wait before attempt `attempt + 1`: what the server `asked` (Retry-After,
+    capped), else exponential with "equal jitter": half the step fixed, half random, so
+    retries spread out but never collapse to zero."""
+    if asked is not None:
+        return min(asked, policy.max_retry_after)
+    step = min(policy.backoff_max, policy.backoff_initial * 2.0 ** (attempt - 1))
+    return step / 2 + rng.uniform(0, step / 2)
 
 
 def _retry_after_seconds(value: str | None, *, server_now: datetime | None) -> float | None:

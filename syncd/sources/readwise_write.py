@@ -27,15 +27,16 @@ from typing import Any, NoReturn
 import httpx
 import tenacity
 
-from syncd import __version__
-from syncd.errors import ReadwiseUnavailable, TokenRejected
+from syncd.errors import ReadwiseUnavailable
 from syncd.log import add_secret, get_logger
 from syncd.sources.readwise import (
     RetryPolicy,
     _checked_token,
-    _http_date,
-    _retry_after_seconds,
     _server_root,
+    backoff_seconds,
+    request_headers,
+    retry_after,
+    token_rejected,
 )
 from syncd.writeback.protocol import HighlightGone, WriteRejected
 
@@ -223,11 +224,7 @@ class ReadwiseWriter:
                 method,
                 url,
                 json=dict(json_body) if json_body is not None else None,
-                headers={
-                    "Authorization": f"Token {self._token}",
-                    "Accept": "application/json",
-                    "User-Agent": f"syncd/{__version__}",
-                },
+                headers=request_headers(self._token),
                 timeout=self._retry.timeout,
             )
         except _RETRIED_EXCEPTIONS as exc:
@@ -240,16 +237,9 @@ class ReadwiseWriter:
             ) from exc
         status = response.status_code
         if status in (401, 403):
-            raise TokenRejected(
-                f"Readwise token rejected (HTTP {status} on {method} {path}): check the token in"
-                " your config; a valid one is shown at https://readwise.io/access_token"
-            )
+            raise token_rejected(status, f"{method} {path}")
         if status == 429:
-            retry_after = _retry_after_seconds(
-                response.headers.get("Retry-After"),
-                server_now=_http_date(response.headers.get("Date")),
-            )
-            raise _Retryable("HTTP 429", status=status, retry_after=retry_after)
+            raise _Retryable("HTTP 429", status=status, retry_after=retry_after(response))
         if status in _RETRIED_STATUSES:
             raise _Retryable(f"HTTP {status}", status=status)
         if status == 404:
@@ -273,13 +263,8 @@ class ReadwiseWriter:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(failure, _Retryable) and failure.retry_after is not None:
-            return min(failure.retry_after, self._retry.max_retry_after)
-        step = min(
-            self._retry.backoff_max,
-            self._retry.backoff_initial * 2.0 ** (state.attempt_number - 1),
-        )
-        return step / 2 + self._rng.uniform(0, step / 2)
+        asked = failure.retry_after if isinstance(failure, _Retryable) else None
+        return backoff_seconds(self._retry, state.attempt_number, self._rng, asked)
 
     def _log_retry(self, method: str, path: str, state: tenacity.RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome is not None else None

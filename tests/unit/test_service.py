@@ -191,3 +191,49 @@ def test_a_failing_systemctl_is_named(setup: Setup, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "`systemctl --user daemon-reload` failed (exit 1): Failed to connect to bus" in err
     assert "internal error" not in err
+
+
+def test_e_reader_files_only_need_no_token(
+    setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No target syncs from Readwise: no token is asked for or stored, and the units load no
+    credential (LoadCredential= of a missing file would fail every start)."""
+    vault = setup.vaults[0]
+    clippings = setup.home / "My Clippings.txt"
+    clippings.write_text("", encoding="utf-8")
+    setup.config.write_text(
+        f'[state]\ndir = "{setup.state}"\n'
+        f'[[sources]]\nname = "kindle"\nkind = "kindle_clippings"\npath = "{clippings}"\n'
+        f'[[targets]]\nname = "main"\nformat = "obsidian"\nvault = "{vault}"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("READWISE_TOKEN")
+
+    assert _install(setup) == 0
+    assert _install(setup, "--timer") == 0
+
+    out, _err = capsys.readouterr()
+    assert "token: none needed" in out and "token: stored" not in out
+    assert not setup.token_file.exists()
+    for name in ("syncd.service", "syncd-once.service"):
+        unit = (setup.units / name).read_text(encoding="utf-8")
+        assert "\nLoadCredential=" not in unit, name
+        assert "ExecStart=" in unit and f"ReadWritePaths=-{setup.state}\n" in unit
+    assert "--user enable --now syncd.service" in setup.systemctl_calls()
+
+
+def test_a_dry_run_says_no_token_is_needed_for_e_reader_files_only(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clippings = setup.home / "My Clippings.txt"
+    setup.config.write_text(
+        f'[state]\ndir = "{setup.state}"\n'
+        f'[[sources]]\nname = "kindle"\nkind = "kindle_clippings"\npath = "{clippings}"\n'
+        f'[[targets]]\nname = "main"\nformat = "obsidian"\nvault = "{setup.vaults[0]}"\n',
+        encoding="utf-8",
+    )
+    assert _install(setup, "--dry-run") == 0
+    out, _err = capsys.readouterr()
+    assert "no Readwise token needed" in out and "would store the Readwise token" not in out
+    assert "\nLoadCredential=" not in out
+    assert not setup.units.exists()
