@@ -109,10 +109,12 @@ class ChildRun:
         return self
 
 
-def child_env() -> dict[str, str]:
+def child_env(root: Path = ROOT) -> dict[str, str]:
+    """The environment of a syncd child: the bench's token, and syncd imported from `root`
+    (this checkout, or another one a benchmark compares it with)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
     env["READWISE_TOKEN"] = TOKEN
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(root)
     return env
 
 
@@ -121,7 +123,7 @@ def settle_disk() -> None:
     os.sync()
 
 
-def run_child(argv: Sequence[str], *, timeout: float = 900.0) -> ChildRun:
+def run_child(argv: Sequence[str], *, timeout: float = 900.0, root: Path = ROOT) -> ChildRun:
     """Run argv to completion; wall time includes interpreter start-up and imports.
 
     The disk is settled (os.sync) before the clock starts.
@@ -138,7 +140,8 @@ def run_child(argv: Sequence[str], *, timeout: float = 900.0) -> ChildRun:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
-        env=child_env(),
+        env=child_env(root),
+        cwd=root,  # `python -m` looks in the working directory first
     )
     captured: dict[str, bytes] = {}
 
