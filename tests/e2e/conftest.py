@@ -7,14 +7,18 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from syncd.standin import Library, StandinServer, generate_library
 from tests.e2e.leaks import assert_token_absent, assert_token_absent_from_files
+
+if TYPE_CHECKING:
+    from tests.e2e.daemon_support import Daemon, Notifications
 
 TOKEN = "e2e-token-6f1c2b9d0a7e4c1f"
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +115,24 @@ def make_setup(tmp_path: Path, library: Library) -> Iterator[Setup]:
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[Setup]:
     yield from make_setup(tmp_path, generate_library(books=24, highlights=220, seed=7))
+
+
+@pytest.fixture
+def notify() -> Iterator[Notifications]:
+    """The datagram socket systemd would listen on (NOTIFY_SOCKET) for a daemon under test."""
+    from tests.e2e.daemon_support import Notifications  # it imports this module
+
+    notifications = Notifications()
+    try:
+        yield notifications
+    finally:
+        notifications.close()
+
+
+@pytest.fixture
+def start(setup: Setup, notify: Notifications) -> Iterator[Callable[..., Daemon]]:
+    """Starts daemons on `setup` (`start(("ENV", "value"), args=[...])`); all are stopped
+    after the test and checked never to have logged the token."""
+    from tests.e2e.daemon_support import start_daemons  # it imports this module
+
+    yield from start_daemons(setup, notify)

@@ -8,217 +8,25 @@ import json
 import os
 import platform
 import signal
-import socket
-import sqlite3
-import subprocess
-import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from syncd.daemon import backoff_delay
 from syncd.standin import Fault, StandinServer, generate_library
 from syncd.sync.state import StateStore, text_hash
-from tests.e2e.conftest import ROOT, TOKEN, Setup, make_setup
-
-NOW = "2024-06-01T10:00:00+00:00"
-WAIT = 20.0  # generous: a loaded CI machine; a passing run waits far less
-
-Event = dict[str, Any]
-
-
-class Notifications:
-    """The AF_UNIX datagram socket systemd would listen on, collecting what syncd sends."""
-
-    def __init__(self) -> None:
-        self._folder = tempfile.mkdtemp(prefix="sdd-")  # AF_UNIX paths must stay short
-        self.path = os.path.join(self._folder, "notify")
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(self.path)
-        self.messages: list[str] = []
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while True:
-            try:
-                data = self._sock.recv(4096)
-            except OSError:
-                return
-            if not data:
-                return
-            with self._cond:
-                self.messages.extend(data.decode().split("\n"))
-                self._cond.notify_all()
-
-    def wait_for(self, match: Callable[[str], bool], *, since: int = 0) -> str:
-        with self._cond:
-            ok = self._cond.wait_for(
-                lambda: any(match(m) for m in self.messages[since:]), timeout=WAIT
-            )
-            assert ok, f"no matching notification in {self.messages[since:]}"
-            return next(m for m in self.messages[since:] if match(m))
-
-    def close(self) -> None:
-        self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
-        self._thread.join(timeout=5)
-        Path(self.path).unlink(missing_ok=True)
-        os.rmdir(self._folder)
-
-
-class Daemon:
-    """A running `syncd` (no --once): its JSON log events, waited on by name and fields."""
-
-    def __init__(
-        self,
-        setup: Setup,
-        notify: Notifications,
-        *extra_env: tuple[str, str],
-        args: Sequence[str] = (),
-    ) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
-        env.update(
-            READWISE_TOKEN=TOKEN, PYTHONPATH=str(ROOT), SYNCD_NOW=NOW, NOTIFY_SOCKET=notify.path
-        )
-        env.update(extra_env)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "--config", str(setup.config), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.events: list[Event] = []
-        self.other_lines: list[str] = []
-        self._cond = threading.Condition()
-        self.token_leaks: list[str] = []  # log lines that showed the token (must stay empty)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            if TOKEN in line:
-                self.token_leaks.append(line[:200].replace(TOKEN, "<TOKEN>"))
-            with self._cond:
-                try:
-                    self.events.append(json.loads(line))
-                except json.JSONDecodeError:
-                    self.other_lines.append(line)  # e.g. a library's warning: kept for messages
-                self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
-
-    def mark(self) -> int:
-        with self._cond:
-            return len(self.events)
-
-    def wait_for(self, name: str, *, since: int = 0, timeout: float = WAIT, **fields: Any) -> Event:
-        def found() -> Event | None:
-            for event in self.events[since:]:
-                if event.get("event") == name and all(event.get(k) == v for k, v in fields.items()):
-                    return event
-            return None
-
-        with self._cond:
-            self._cond.wait_for(
-                lambda: found() is not None or self.process.poll() is not None, timeout=timeout
-            )
-            event = found()
-        assert event is not None, (
-            f"no {name} {fields} (exit {self.process.poll()}): "
-            f"{[e.get('event') for e in self.events[since:]]} {self.other_lines[-5:]}"
-        )
-        return event
-
-    def named(self, name: str, *, since: int = 0) -> list[Event]:
-        with self._cond:
-            return [e for e in self.events[since:] if e.get("event") == name]
-
-    def signal(self, signum: int) -> None:
-        self.process.send_signal(signum)
-
-    def stop(self) -> float:
-        """SIGTERM; seconds until it exited (asserting exit 0)."""
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=10)
-        elapsed = time.monotonic() - started
-        assert code == 0, self.other_lines[-20:]
-        return elapsed
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
-        self._reader.join(timeout=10)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-        assert self.token_leaks == [], f"the Readwise token was logged: {self.token_leaks}"
-
-
-@pytest.fixture
-def notify() -> Iterator[Notifications]:
-    notifications = Notifications()
-    try:
-        yield notifications
-    finally:
-        notifications.close()
-
-
-@pytest.fixture
-def start(setup: Setup, notify: Notifications) -> Iterator[Callable[..., Daemon]]:
-    yield from _starter(setup, notify)
-
-
-def _starter(setup: Setup, notify: Notifications) -> Iterator[Callable[..., Daemon]]:
-    running: list[Daemon] = []
-
-    def start_daemon(*extra_env: tuple[str, str], args: Sequence[str] = ()) -> Daemon:
-        daemon = Daemon(setup, notify, *extra_env, args=args)
-        running.append(daemon)
-        return daemon
-
-    try:
-        yield start_daemon
-    finally:
-        for daemon in running:
-            daemon.close()
-
-
-def _poll_every(setup: Setup, seconds: float, extra: str = "") -> None:
-    text = setup.config.read_text(encoding="utf-8")
-    setup.config.write_text(
-        text + f"\n[daemon]\npoll_interval = {seconds}\n{extra}", encoding="utf-8"
-    )
-
-
-def _page(setup: Setup, target: str, book_id: int) -> sqlite3.Row:
-    db = sqlite3.connect(f"file:{setup.state / 'state.sqlite3'}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
-    try:
-        row: sqlite3.Row | None = db.execute(
-            "SELECT * FROM pages WHERE target=? AND book_id=?", (target, book_id)
-        ).fetchone()
-    finally:
-        db.close()
-    assert row is not None
-    return row
-
-
-def _live_book(setup: Setup, target: str, index: int = 0) -> tuple[int, Path]:
-    live = sorted((bid, row[0]) for bid, row in setup.pages(target).items() if row[2] == "live")
-    book_id, path = live[index]
-    root = setup.obsidian if target == "obs" else setup.logseq
-    return book_id, root / path
+from tests.e2e.conftest import TOKEN, Setup, make_setup
+from tests.e2e.daemon_support import (
+    NOW,
+    Daemon,
+    Notifications,
+    live_book,
+    page_row,
+    poll_every,
+    start_daemons,
+)
 
 
 def _check_consistent(setup: Setup) -> None:
@@ -251,7 +59,7 @@ _GLIBC = platform.libc_ver()[0] == "glibc"
 def test_ready_follows_upstream_records_edits_and_stops_cleanly(
     setup: Setup, notify: Notifications, start: Callable[..., Daemon]
 ) -> None:
-    _poll_every(setup, 1)
+    poll_every(setup, 1)
     daemon = start()
     notify.wait_for(lambda m: m == "READY=1")
     first = daemon.wait_for("pass.summary")
@@ -263,7 +71,7 @@ def test_ready_follows_upstream_records_edits_and_stops_cleanly(
     notify.wait_for(lambda m: m.startswith("STATUS=last pass"))
 
     # Upstream change -> the vault follows within one poll (1 s +-10%, plus the pass).
-    book_id, obs_file = _live_book(setup, "obs")
+    book_id, obs_file = live_book(setup, "obs")
     mark = daemon.mark()
     changed_at = time.monotonic()
     setup.library.add_highlight(book_id, text="Followed by the daemon")
@@ -277,7 +85,7 @@ def test_ready_follows_upstream_records_edits_and_stops_cleanly(
     obs_file.write_text(user_text, encoding="utf-8")
     edited = daemon.wait_for("page.edited", since=mark, target="obs", book_id=book_id)
     assert edited["path"] == obs_file.relative_to(setup.obsidian).as_posix()
-    row = _page(setup, "obs", book_id)
+    row = page_row(setup, "obs", book_id)
     assert row["user_modified"] == 1
     assert row["seen_hash"] == text_hash(user_text)
     mtime = obs_file.stat().st_mtime_ns
@@ -307,10 +115,10 @@ def test_memory_is_given_back_again_after_the_pass_s_own_writes_come_back(
 ) -> None:
     """A pass releases its memory, then its own writes arrive as watcher events and recording
     them fills SQLite's cache again: the daemon releases once more after them (issue 14)."""
-    _poll_every(setup, 1)
+    poll_every(setup, 1)
     daemon = start(args=["-v"])  # the release after events is logged at debug
     daemon.wait_for("memory.released")
-    book_id, obs_file = _live_book(setup, "obs")
+    book_id, obs_file = live_book(setup, "obs")
     mark = daemon.mark()
     setup.library.add_highlight(book_id, text="Written by the pass, seen by the watcher")
     written = daemon.wait_for("file.written", since=mark, target="obs", book_id=book_id)
@@ -323,7 +131,7 @@ def test_memory_is_given_back_again_after_the_pass_s_own_writes_come_back(
 def test_watchdog_pings_at_half_the_interval(
     setup: Setup, notify: Notifications, start: Callable[..., Daemon]
 ) -> None:
-    _poll_every(setup, 600)
+    poll_every(setup, 600)
     daemon = start(("WATCHDOG_USEC", "400000"))  # every 0.2 s
     notify.wait_for(lambda m: m == "READY=1")
     daemon.wait_for("pass.summary")
@@ -337,7 +145,7 @@ def test_watchdog_pings_at_half_the_interval(
 def test_sighup_with_a_bad_then_a_good_config(
     setup: Setup, notify: Notifications, start: Callable[..., Daemon]
 ) -> None:
-    _poll_every(setup, 1)
+    poll_every(setup, 1)
     good = setup.config.read_text(encoding="utf-8")
     daemon = start()
     notify.wait_for(lambda m: m == "READY=1")
@@ -351,7 +159,7 @@ def test_sighup_with_a_bad_then_a_good_config(
     assert failed["level"] == "error"
     notify.wait_for(lambda m: m.startswith("STATUS=config reload failed"))
     # Still running on the old config: it keeps following Readwise.
-    book_id, _path = _live_book(setup, "obs")
+    book_id, _path = live_book(setup, "obs")
     setup.library.add_highlight(book_id, text="After a bad reload")
     daemon.wait_for("file.written", since=mark, target="obs", book_id=book_id)
 
@@ -374,7 +182,7 @@ def big(tmp_path: Path) -> Iterator[Setup]:
 
 @pytest.fixture
 def start_big(big: Setup, notify: Notifications) -> Iterator[Callable[..., Daemon]]:
-    yield from _starter(big, notify)
+    yield from start_daemons(big, notify)
 
 
 def test_sigterm_during_a_pass_finishes_the_batch_and_exits_0_within_5_s(
@@ -414,7 +222,7 @@ def test_kill_9_during_a_pass_then_restart_is_consistent(
 ) -> None:
     assert big.run("--once", now=NOW).returncode == 0
     # While no syncd runs: the user edits a page, and Readwise gains highlights in many books.
-    book_id, edited = _live_book(big, "obs", 3)
+    book_id, edited = live_book(big, "obs", 3)
     user_text = edited.read_text(encoding="utf-8").replace(
         "## Highlights", "My line, keep it.\n\n## Highlights"
     )
@@ -451,8 +259,8 @@ def test_start_up_scan_finds_moves_and_deletions_made_while_stopped(
     setup: Setup, notify: Notifications, start: Callable[..., Daemon]
 ) -> None:
     assert setup.run("--once", now=NOW).returncode == 0
-    moved_id, moved = _live_book(setup, "obs", 0)
-    deleted_id, deleted = _live_book(setup, "obs", 1)
+    moved_id, moved = live_book(setup, "obs", 0)
+    deleted_id, deleted = live_book(setup, "obs", 1)
     target = setup.obsidian / "Readwise" / "Moved by me.md"
     os.rename(moved, target)
     deleted.unlink()
@@ -474,11 +282,11 @@ def test_start_up_scan_finds_moves_and_deletions_made_while_stopped(
 def test_watcher_follows_renames_deletions_and_a_vanishing_vault(
     setup: Setup, notify: Notifications, start: Callable[..., Daemon]
 ) -> None:
-    _poll_every(setup, 600)
+    poll_every(setup, 600)
     daemon = start()
     daemon.wait_for("pass.summary")
-    moved_id, moved = _live_book(setup, "obs", 0)
-    deleted_id, deleted = _live_book(setup, "obs", 1)
+    moved_id, moved = live_book(setup, "obs", 0)
+    deleted_id, deleted = live_book(setup, "obs", 1)
     mark = daemon.mark()
     renamed = moved.with_name("Renamed in Obsidian.md")
     os.rename(moved, renamed)
@@ -498,7 +306,7 @@ def test_watcher_follows_renames_deletions_and_a_vanishing_vault(
     os.rename(aside, setup.logseq)
     daemon.wait_for("vault.rearmed", since=mark, target="lsq")
     daemon.wait_for("scan.done", since=mark, target="lsq", reason="vault came back")
-    lsq_id, lsq_file = _live_book(setup, "lsq", 0)
+    lsq_id, lsq_file = live_book(setup, "lsq", 0)
     lsq_file.write_text(lsq_file.read_text(encoding="utf-8") + "- mine\n", encoding="utf-8")
     daemon.wait_for("page.edited", since=mark, target="lsq", book_id=lsq_id)
     assert len(daemon.named("vault.missing", since=mark)) == 1
@@ -509,7 +317,7 @@ def test_watcher_follows_renames_deletions_and_a_vanishing_vault(
 def test_recovers_by_itself_when_readwise_comes_back(
     setup: Setup, notify: Notifications, start: Callable[..., Daemon]
 ) -> None:
-    _poll_every(setup, 1)
+    poll_every(setup, 1)
     daemon = start()
     daemon.wait_for("pass.summary")
     port = int(setup.server.base_url.rsplit(":", 1)[1])
@@ -522,7 +330,7 @@ def test_recovers_by_itself_when_readwise_comes_back(
     second = daemon.wait_for("pass.failed", since=daemon.events.index(first) + 1)
     assert second["retry_in_s"] == 2 * first["retry_in_s"]  # backing off, doubling
     notify.wait_for(lambda m: m.startswith("STATUS=error:"))
-    book_id, obs_file = _live_book(setup, "obs")
+    book_id, obs_file = live_book(setup, "obs")
     setup.library.add_highlight(book_id, text="Written once Readwise is back")
     with StandinServer(setup.library, token=TOKEN, port=port):
         mark = daemon.mark()
@@ -536,7 +344,7 @@ def test_recovers_by_itself_when_readwise_comes_back(
 def test_a_full_reconcile_every_full_reconcile_interval(
     setup: Setup, notify: Notifications, start: Callable[..., Daemon]
 ) -> None:
-    _poll_every(setup, 1, "full_reconcile_interval = 2\n")
+    poll_every(setup, 1, "full_reconcile_interval = 2\n")
     daemon = start()
     first = daemon.wait_for("pass.summary")
     assert first["full"] is True  # nothing pulled yet: the first pull is a full one anyway

@@ -41,7 +41,7 @@ from tests.e2e.crash_checks import (
     pass_time,
     progress_bucket,
 )
-from tests.e2e.test_daemon import Daemon, Notifications
+from tests.e2e.daemon_support import Daemon, Notifications
 
 LONG = os.environ.get("SYNCD_LONG") == "1"
 TRIALS = int(os.environ.get("SYNCD_DAEMON_CRASH_TRIALS", "30" if LONG else "3"))
@@ -74,15 +74,6 @@ class KillableDaemon(Daemon):
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[Setup]:
     yield from make_setup(tmp_path, generate_library(books=BOOKS, highlights=HIGHLIGHTS, seed=23))
-
-
-@pytest.fixture
-def notify() -> Iterator[Notifications]:
-    notifications = Notifications()
-    try:
-        yield notifications
-    finally:
-        notifications.close()
 
 
 def _lines_of_a_whole_pass(world: Setup, notify: Notifications, tmp_path: Path) -> int:

@@ -4,32 +4,16 @@ is on a log event of the running daemon."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
-import pytest
+from collections.abc import Callable
 
 from tests.e2e.conftest import Setup
-from tests.e2e.test_daemon import Daemon, Notifications, _poll_every, _starter
+from tests.e2e.daemon_support import Daemon, poll_every
 from tests.e2e.test_local_sources_e2e import APPENDED, _device
-
-
-@pytest.fixture
-def notify() -> Iterator[Notifications]:
-    notifications = Notifications()
-    try:
-        yield notifications
-    finally:
-        notifications.close()
-
-
-@pytest.fixture
-def start(setup: Setup, notify: Notifications) -> Iterator[Callable[..., Daemon]]:
-    yield from _starter(setup, notify)
 
 
 def test_unplug_plug_in_and_a_cut_file(setup: Setup, start: Callable[..., Daemon]) -> None:
     device = _device(setup)
-    _poll_every(setup, 3600)  # Readwise is asked only at start: every later pass is the device's
+    poll_every(setup, 3600)  # Readwise is asked only at start: every later pass is the device's
     clippings = device / "My Clippings.txt"
     original = clippings.read_bytes()
     daemon = start()

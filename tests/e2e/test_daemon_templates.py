@@ -8,9 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.e2e.conftest import Setup
-from tests.e2e.test_daemon import Daemon, Notifications, _live_book, _poll_every
-from tests.e2e.test_daemon import notify as notify  # the fixtures this test uses
-from tests.e2e.test_daemon import start as start
+from tests.e2e.daemon_support import Daemon, Notifications, live_book, poll_every
 
 
 def test_sighup_with_a_broken_then_a_good_template(
@@ -27,11 +25,11 @@ def test_sighup_with_a_broken_then_a_good_template(
         text.replace('name = "obs"\n', f'name = "obs"\ntemplates = "{folder}"\n'),
         encoding="utf-8",
     )
-    _poll_every(setup, 1)
+    poll_every(setup, 1)
     daemon = start()
     notify.wait_for(lambda m: m == "READY=1")
     daemon.wait_for("pass.summary")
-    _book_id, path = _live_book(setup, "obs")
+    _book_id, path = live_book(setup, "obs")
     assert "\n- " in path.read_text(encoding="utf-8")
 
     mark = daemon.mark()

@@ -12,7 +12,7 @@ import pytest
 
 from syncd.standin import Fault, generate_library
 from tests.e2e.conftest import Setup, make_setup
-from tests.e2e.test_daemon import WAIT, Daemon, Notifications, _poll_every, _starter
+from tests.e2e.daemon_support import WAIT, Daemon, Notifications, poll_every, start_daemons
 from tests.e2e.test_once import _books
 from tests.e2e.test_writeback_e2e import _pick_book, _simple, add_child, enable_write_back, writes
 
@@ -21,22 +21,13 @@ from tests.e2e.test_writeback_e2e import _pick_book, _simple, add_child, enable_
 def wb(tmp_path: Path) -> Iterator[Setup]:
     for setup in make_setup(tmp_path, generate_library(books=12, highlights=120, seed=7)):
         enable_write_back(setup.config)
-        _poll_every(setup, 1)
+        poll_every(setup, 1)
         yield setup
 
 
 @pytest.fixture
 def start(wb: Setup, notify: Notifications) -> Iterator[Callable[..., Daemon]]:
-    yield from _starter(wb, notify)
-
-
-@pytest.fixture
-def notify() -> Iterator[Notifications]:
-    notifications = Notifications()
-    try:
-        yield notifications
-    finally:
-        notifications.close()
+    yield from start_daemons(wb, notify)
 
 
 def test_the_daemon_sends_a_note_and_the_passes_after_do_nothing(
