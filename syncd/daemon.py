@@ -40,6 +40,7 @@ from syncd.model import format_timestamp, parse_timestamp
 from syncd.observe import TargetPlace, VaultObserver
 from syncd.passes import (
     configured_pass,
+    devices_alone_possible,
     locked_store,
     readwise_http,
     readwise_source,
@@ -125,6 +126,7 @@ class Daemon:
         self._in_network = False
         self._failures = 0
         self._next_pull = time.monotonic()
+        self._devices_due = False  # a device saved while Readwise is in back-off
         self._watchdog_every = watchdog_interval(environ)
         self._next_watchdog = time.monotonic()
 
@@ -193,9 +195,13 @@ class Daemon:
                 self._wait_for_pull()
                 if self._stop_requested:
                     break
-                self._pass(full=full)
+                if self._devices_due:
+                    self._devices_due = False
+                    self._devices_pass()
+                else:
+                    self._pass(full=full)
+                    full = False
                 self._release_memory()
-                full = False
         finally:
             self._notifier.stopping("stopping")
             self._watcher.stop()
@@ -218,7 +224,7 @@ class Daemon:
 
     def _wait_for_pull(self) -> None:
         """Handle queue items until the next pull is due (or a stop is asked for)."""
-        while not self._stop_requested:
+        while not self._stop_requested and not self._devices_due:
             now = time.monotonic()
             if now >= self._next_pull:
                 # What the user did just before is recorded before the pass reads the files.
@@ -255,8 +261,13 @@ class Daemon:
             if isinstance(item, _Signal):
                 if item.signum == signal.SIGHUP:
                     self._reload()
-            elif isinstance(item, SourceChanged):
-                self._next_pull = min(self._next_pull, time.monotonic())  # a device saved
+            elif isinstance(item, SourceChanged):  # a device saved
+                if self._failures and devices_alone_possible(self._store, self._cfg, self._local):
+                    # Readwise failed the last pass and waits out its back-off: the device's
+                    # change goes into the vaults now, without asking Readwise again.
+                    self._devices_due = True
+                else:
+                    self._next_pull = min(self._next_pull, time.monotonic())
             elif isinstance(item, VaultRearmed):
                 runtime = self._runtime(item.target)
                 if runtime is not None:
@@ -313,11 +324,42 @@ class Daemon:
             return
         finally:
             source.close()
-        self._failures = 0
         self._record(summary, started_at)
+        if summary.readwise_failure is not None:
+            self._failed(summary.readwise_failure, started_at)  # the device sources were synced
+            return
+        self._failures = 0
         delay = jittered(self._cfg.daemon.poll_interval, self._rng)
         self._next_pull = time.monotonic() + delay
         self._notifier.status(f"{_summary_text(summary)}; next pull in {delay:.0f} s")
+
+    def _devices_pass(self) -> None:
+        """Only the device sources (Readwise is in back-off): the back-off stays as it was."""
+        started_at = datetime.now(UTC).isoformat()
+        log.info("pass.devices_only", reason="Readwise is in back-off after a failed pass")
+        try:
+            summary = configured_pass(
+                self._store,
+                self._client,
+                self._targets,
+                self._cfg,
+                progress=lambda _target, _done, _total: self._ping_watchdog(),
+                should_stop=lambda: self._stop_requested,
+                local=self._local,
+                writeback=self._writeback,
+                readwise=False,
+            )
+        except PassStopped as exc:
+            log.info("pass.stopped", reason=str(exc))
+            return
+        except StateError:
+            raise  # a damaged state store does not heal by waiting
+        except SyncdError as exc:
+            message = redact_text(str(exc))
+            log.error("pass.failed", error=message, kind=type(exc).__name__)
+            record_error(self._store, (r.policy.name for r in self._targets), started_at, message)
+            return
+        self._record(summary, started_at)
 
     def _release_memory(self, *, after: str = "pass") -> None:
         """What the pass parsed goes back to the OS before the daemon sleeps (issue 14). Also

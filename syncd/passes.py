@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,7 +26,13 @@ import httpx
 
 from syncd.advice import log_setup_warnings
 from syncd.config import Config, resolve_token
-from syncd.errors import SafetyStop, SyncdError, TemplateError
+from syncd.errors import (
+    ReadwiseUnavailable,
+    SafetyStop,
+    SyncdError,
+    TemplateError,
+    TokenRejected,
+)
 from syncd.lock import StateLock
 from syncd.log import get_logger, redact_text
 from syncd.progress import ProgressLine
@@ -38,7 +45,7 @@ from syncd.sources.local_pass import (
     readwise_client,
 )
 from syncd.sync.engine import PassSummary, Progress, PullProgress, TargetRuntime, run_pass
-from syncd.sync.pull import ExportSource
+from syncd.sync.pull import ExportSource, pulls_everything
 from syncd.sync.state import StateStore
 from syncd.writeback.push import WriteBack
 
@@ -95,30 +102,62 @@ def configured_pass(
     resync: frozenset[int] = frozenset(),
     local: LocalSources | None = None,
     writeback: WriteBack | None = None,
+    readwise: bool = True,
 ) -> PassSummary:
     """`run_pass` with what every pass takes from the config (base URL, overlap, clock).
     `local`: the device sources to fold in beside what `source` (readwise_source) pulls;
-    `writeback`: the step that sends the user's edits to Readwise (runtime.make_writeback)."""
+    `writeback`: the step that sends the user's edits to Readwise (runtime.make_writeback).
+    If Readwise cannot be reached or refuses the token, the device sources are still synced
+    (see devices_alone_possible) and the summary carries the failure (readwise_failure).
+    `readwise=False`: only that, without asking Readwise (the daemon, when a device saves while
+    Readwise is in back-off); the caller checks devices_alone_possible first."""
     # With no target using Readwise, the pass records a base URL no account has: adding
     # [readwise] later makes the first Readwise pull a full one.
     base_url = cfg.readwise.base_url if cfg.uses_readwise else NO_READWISE_BASE_URL
-    return run_pass(
-        store,
-        source,
-        targets,
-        base_url=base_url,
-        overlap=timedelta(seconds=cfg.readwise.overlap_seconds),
-        now=section_clock(),
-        dry_run=dry_run,
-        full=full,
-        progress=progress,
-        pull_progress=pull_progress,
-        should_stop=should_stop,
-        force=force,
-        resync=resync,
-        fold_local=local.fold if local is not None else None,
-        writeback=writeback,
-    )
+
+    def run(*, readwise: bool) -> PassSummary:
+        return run_pass(
+            store,
+            source,
+            targets,
+            base_url=base_url,
+            overlap=timedelta(seconds=cfg.readwise.overlap_seconds),
+            now=section_clock(),
+            dry_run=dry_run,
+            full=full,
+            progress=progress,
+            pull_progress=pull_progress,
+            should_stop=should_stop,
+            force=force,
+            resync=resync,
+            fold_local=local.fold if local is not None else None,
+            writeback=writeback,
+            readwise=readwise,
+        )
+
+    if not readwise:
+        return run(readwise=False)
+    try:
+        return run(readwise=True)
+    except (ReadwiseUnavailable, TokenRejected) as failure:
+        if dry_run or not devices_alone_possible(store, cfg, local):
+            raise
+        get_logger("syncd.passes").warning(
+            "pass.devices_only",
+            reason=redact_text(str(failure)),
+            message="Readwise cannot be reached: the device sources are synced without it",
+        )
+        return replace(run(readwise=False), readwise_failure=failure)
+
+
+def devices_alone_possible(store: StateStore, cfg: Config, local: LocalSources | None) -> bool:
+    """Whether a pass may sync the device sources without Readwise: a Kindle plugged in while
+    Readwise is away (or the token was revoked) still gets its highlights into the vault. Only
+    once Readwise has been pulled at least once, so a device book is matched with its Readwise
+    copy from the start."""
+    if local is None or not local.sources or not cfg.uses_readwise:
+        return False
+    return not pulls_everything(store, base_url=cfg.readwise.base_url)
 
 
 def run_once(
@@ -169,6 +208,10 @@ def run_once(
             progress.done()
         if not dry_run:
             record_pass(store, summary, started_at)
+            if summary.readwise_failure is not None:
+                record_failure(
+                    store, (t.name for t in cfg.targets), started_at, summary.readwise_failure
+                )
     log.info(
         "pass.summary",
         targets=[t.as_dict() for t in summary.targets],
@@ -178,6 +221,8 @@ def run_once(
     )
     if not quiet:
         say(summary_line(summary, dry_run=dry_run))
+    if summary.readwise_failure is not None:
+        raise summary.readwise_failure  # the device sources were synced; Readwise was not
     return summary
 
 

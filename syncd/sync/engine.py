@@ -103,6 +103,9 @@ class PassSummary:
     targets: list[TargetSummary]
     elapsed: float
     writeback: WriteBackReport | None = None  # edits sent back to Readwise (syncd.writeback)
+    # Readwise could not be reached (or refused the token): the device sources were synced
+    # without it (syncd.passes.configured_pass); the caller still fails the pass with this.
+    readwise_failure: SyncdError | None = None
 
 
 Progress = Callable[[str, int, int], None]  # (target, books done, books total)
@@ -169,6 +172,7 @@ def run_pass(
     resync: frozenset[int] = frozenset(),
     fold_local: Callable[[StateStore], None] | None = None,
     writeback: WriteBack | None = None,
+    readwise: bool = True,
 ) -> PassSummary:
     """`now` dates new sections (local time); `clock` is the real UTC time for the watermark.
     `should_stop` is asked before each batch of writes (the daemon's SIGTERM); True raises
@@ -176,16 +180,23 @@ def run_pass(
     user deleted. `fold_local` folds device sources into the cache, in the pull's transaction
     (syncd.sources.local_pass). `writeback` sends the user's edits to Readwise (Readwise
     highlights only): what a killed pass left first, then this pass's, between the pull and the
-    writes."""
+    writes. `readwise=False`: Readwise cannot be reached, so nothing is asked of it (no pull, the
+    watermark stays; the user's edits wait in the outbox) and only the device sources and the
+    cache are synced."""
     started = time.perf_counter()
     for runtime in targets:
         check_vault_root(runtime, store)
-    source.check_token()
+    if readwise:
+        source.check_token()
     if writeback is not None:
-        writeback.resume(store, dry_run=dry_run)
+        writeback.resume(store, dry_run=dry_run, send=readwise)
     summaries: list[TargetSummary] = []
 
     def pull_now() -> PullResult:
+        if not readwise:
+            return PullResult(
+                pages=0, books_seen=0, books_changed=0, highlights_seen=0, full=False, rev=0
+            )
         return pull(
             store,
             source,
@@ -211,7 +222,7 @@ def run_pass(
             early = _start_early_worker(
                 store,
                 targets,
-                full=pulls_everything(store, base_url=base_url, full=full),
+                full=readwise and pulls_everything(store, base_url=base_url, full=full),
                 force=force,
                 resync=resync,
             )
@@ -233,7 +244,7 @@ def run_pass(
                 full=pulled.full,
             )
             if writeback is not None:
-                writeback.push(store, targets, should_stop=should_stop)
+                writeback.push(store, targets, should_stop=should_stop, send=readwise)
             section_time = now()
             summaries = _sync_targets(
                 store,

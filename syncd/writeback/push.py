@@ -97,12 +97,13 @@ class WriteBack:
 
     # --- 1. the outbox first ---
 
-    def resume(self, store: StateStore, *, dry_run: bool = False) -> None:
-        """Send what the outbox holds (a pass's first step: the report starts here)."""
+    def resume(self, store: StateStore, *, dry_run: bool = False, send: bool = True) -> None:
+        """Send what the outbox holds (a pass's first step: the report starts here). `send`
+        False: Readwise cannot be reached; what waits is counted, not sent."""
         self.report = WriteBackReport()
         outbox = Outbox(store)
         rows = outbox.open_rows()
-        if dry_run:
+        if dry_run or not send:
             self.report.waiting += rows
             return
         if rows:
@@ -118,7 +119,11 @@ class WriteBack:
         *,
         dry_run: bool = False,
         should_stop: Callable[[], bool] | None = None,
+        send: bool = True,
     ) -> WriteBackReport:
+        """This pass's edits: found, agreed between targets, recorded as intents in the outbox,
+        then sent. `send` False: Readwise cannot be reached; they are recorded and wait for the
+        next pass that reaches it (its resume sends them)."""
         outbox = Outbox(store)
         proposals: dict[tuple[int, str], dict[str, tuple[int, Change]]] = {}
         looked: dict[str, list[Seen]] = {}
@@ -147,6 +152,9 @@ class WriteBack:
         # Only now: a pass killed before its intents were recorded looks at those pages again.
         for target, seen in looked.items():
             record_seen(store, target, seen)
+        if not send:
+            self.report.waiting += rows
+            return self.report
         self._deliver_all(outbox, rows, should_stop=should_stop)
         return self.report
 
