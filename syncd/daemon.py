@@ -37,6 +37,7 @@ from syncd.errors import ConfigError, StateError, SyncdError, TemplateError
 from syncd.log import get_logger, redact_text
 from syncd.memory import map_big_blocks_apart, release_memory, resident_mb
 from syncd.model import format_timestamp, parse_timestamp
+from syncd.notes.template_set import FileStamp, folder_stamp
 from syncd.observe import TargetPlace, VaultObserver
 from syncd.passes import (
     configured_pass,
@@ -127,6 +128,7 @@ class Daemon:
         self._failures = 0
         self._next_pull = time.monotonic()
         self._devices_due = False  # a device saved while Readwise is in back-off
+        self._templates_seen = self._templates_stamp(cfg)  # the template files loaded
         self._watchdog_every = watchdog_interval(environ)
         self._next_watchdog = time.monotonic()
 
@@ -296,7 +298,30 @@ class Daemon:
         age = datetime.now(UTC) - moment
         return age >= timedelta(seconds=self._cfg.daemon.full_reconcile_interval)
 
+    def _templates_stamp(self, cfg: Config) -> tuple[tuple[FileStamp, ...], ...]:
+        return tuple(folder_stamp(t.templates) for t in cfg.targets if t.enabled)
+
+    def _follow_template_edits(self) -> None:
+        """A template file edited, added or removed since the templates were loaded: load them
+        again before the pass, as SIGHUP would (a broken one keeps those running; it is said
+        once, and tried again when the files change again)."""
+        stamp = self._templates_stamp(self._cfg)
+        if stamp == self._templates_seen:
+            return
+        self._templates_seen = stamp
+        try:
+            targets = self._runtimes(self._cfg)
+        except (ConfigError, TemplateError) as exc:
+            found = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+            problems = [redact_text(p) for p in found]
+            log.error("templates.reload_failed", problems=problems, kept="the running templates")
+            self._notifier.status(f"template reload failed, kept the running ones: {problems[0]}")
+            return
+        self._targets = targets
+        log.info("templates.reloaded", targets=[r.policy.name for r in targets])
+
     def _pass(self, *, full: bool) -> None:
+        self._follow_template_edits()
         full = full or self._full_reconcile_due()
         started_at = datetime.now(UTC).isoformat()
         self._notifier.status("pass running" + (" (full reconcile)" if full else ""))
@@ -439,6 +464,7 @@ class Daemon:
         self._local = LocalSources.from_config(cfg)
         self._source_watcher.start(self._local.sources)
         self._targets = targets
+        self._templates_seen = self._templates_stamp(cfg)
         for name in old.keys() - {r.policy.name for r in self._targets}:
             self._watcher.unwatch(name)
         for runtime in self._targets:

@@ -97,6 +97,28 @@ def _default_notification(fmt: TemplateFormat) -> UserTemplate | None:
     return compile_template("sync_notification", f"<default {fmt} sync_notification>", source)
 
 
+FileStamp = tuple[str, int, int]  # (path, size, mtime_ns)
+
+
+def folder_stamp(folder: Path | None) -> tuple[FileStamp, ...]:
+    """What changes when a template in `folder` is edited, added or removed: each `.j2`
+    file's size and mtime (a few stats, cheap enough for every pass)."""
+    if folder is None:
+        return ()
+    found: list[FileStamp] = []
+    try:
+        paths = sorted(folder.glob("*" + SUFFIX))
+    except OSError:
+        return ()
+    for path in paths:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        found.append((str(path), info.st_size, info.st_mtime_ns))
+    return tuple(found)
+
+
 def load_template_set(fmt: TemplateFormat, folder: Path | None) -> TemplateSet:
     """The templates in `folder` (None: the defaults). Raises TemplateProblem for a folder that
     is missing, a file that is unreadable or does not compile, or a file no slot is named for."""

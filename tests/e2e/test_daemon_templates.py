@@ -47,3 +47,41 @@ def test_sighup_with_a_broken_then_a_good_template(
     daemon.wait_for("pass.summary", since=mark)
     assert "\n> " in path.read_text(encoding="utf-8")
     assert daemon.stop() < 5
+
+
+def test_an_edited_template_file_is_picked_up_by_the_next_pass(
+    setup: Setup, start: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """No SIGHUP needed: the daemon looks at the template files before each pass. A broken
+    edit is said once and the running templates kept; the fixed file takes effect."""
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    template = folder / "highlight.j2"
+    template.write_text("- {{ highlight_text }}\n", encoding="utf-8")
+    text = setup.config.read_text(encoding="utf-8")
+    setup.config.write_text(
+        text.replace('name = "obs"\n', f'name = "obs"\ntemplates = "{folder}"\n'),
+        encoding="utf-8",
+    )
+    poll_every(setup, 1)
+    daemon = start()
+    daemon.wait_for("pass.summary")
+    _book_id, path = live_book(setup, "obs")
+
+    mark = daemon.mark()
+    template.write_text("> {{ highlight_text }\n", encoding="utf-8")  # saved half-typed
+    failed = daemon.wait_for("templates.reload_failed", since=mark)
+    assert any(f"{template}:1" in p for p in failed["problems"])
+    daemon.wait_for("pass.summary", since=mark)  # the pass goes on with the running templates
+    assert "\n- " in path.read_text(encoding="utf-8")
+
+    mark = daemon.mark()
+    template.write_text("> {{ highlight_text }}\n", encoding="utf-8")
+    daemon.wait_for("templates.reloaded", since=mark, targets=["obs", "lsq"])
+    daemon.wait_for("templates.changed", since=mark, target="obs")
+    daemon.wait_for("file.written", since=mark, target="obs")
+    daemon.wait_for("pass.summary", since=mark)
+    assert "\n> " in path.read_text(encoding="utf-8")
+    after = daemon.mark()
+    daemon.wait_for("pass.summary", since=after)
+    assert not [e for e in daemon.events[after:] if e.get("event") == "templates.reloaded"]
