@@ -199,7 +199,7 @@ class Daemon:
                     break
                 if self._devices_due:
                     self._devices_due = False
-                    self._devices_pass()
+                    self._pass(full=False, readwise=False)
                 else:
                     self._pass(full=full)
                     full = False
@@ -320,11 +320,16 @@ class Daemon:
         self._targets = targets
         log.info("templates.reloaded", targets=[r.policy.name for r in targets])
 
-    def _pass(self, *, full: bool) -> None:
+    def _pass(self, *, full: bool, readwise: bool = True) -> None:
+        """`readwise=False`: only the device sources, while Readwise is in back-off after a
+        failed pass (a device saved); the back-off stays as it was."""
         self._follow_template_edits()
-        full = full or self._full_reconcile_due()
+        full = readwise and (full or self._full_reconcile_due())
         started_at = datetime.now(UTC).isoformat()
-        self._notifier.status("pass running" + (" (full reconcile)" if full else ""))
+        if readwise:
+            self._notifier.status("pass running" + (" (full reconcile)" if full else ""))
+        else:
+            log.info("pass.devices_only", reason="Readwise is in back-off after a failed pass")
         source = _Interruptible(self._client, self._network)
         try:
             summary = configured_pass(
@@ -338,6 +343,7 @@ class Daemon:
                 should_stop=lambda: self._stop_requested,
                 local=self._local,
                 writeback=self._writeback,
+                readwise=readwise,
             )
         except PassStopped as exc:
             log.info("pass.stopped", reason=str(exc))
@@ -345,11 +351,13 @@ class Daemon:
         except StateError:
             raise  # a damaged state store does not heal by waiting
         except SyncdError as exc:
-            self._failed(exc, started_at)
+            self._failed(exc, started_at, back_off=readwise)
             return
         finally:
             source.close()
         self._record(summary, started_at)
+        if not readwise:
+            return
         if summary.readwise_failure is not None:
             self._failed(summary.readwise_failure, started_at)  # the device sources were synced
             return
@@ -357,34 +365,6 @@ class Daemon:
         delay = jittered(self._cfg.daemon.poll_interval, self._rng)
         self._next_pull = time.monotonic() + delay
         self._notifier.status(f"{_summary_text(summary)}; next pull in {delay:.0f} s")
-
-    def _devices_pass(self) -> None:
-        """Only the device sources (Readwise is in back-off): the back-off stays as it was."""
-        started_at = datetime.now(UTC).isoformat()
-        log.info("pass.devices_only", reason="Readwise is in back-off after a failed pass")
-        try:
-            summary = configured_pass(
-                self._store,
-                self._client,
-                self._targets,
-                self._cfg,
-                progress=lambda _target, _done, _total: self._ping_watchdog(),
-                should_stop=lambda: self._stop_requested,
-                local=self._local,
-                writeback=self._writeback,
-                readwise=False,
-            )
-        except PassStopped as exc:
-            log.info("pass.stopped", reason=str(exc))
-            return
-        except StateError:
-            raise  # a damaged state store does not heal by waiting
-        except SyncdError as exc:
-            message = redact_text(str(exc))
-            log.error("pass.failed", error=message, kind=type(exc).__name__)
-            record_error(self._store, (r.policy.name for r in self._targets), started_at, message)
-            return
-        self._record(summary, started_at)
 
     def _release_memory(self, *, after: str = "pass") -> None:
         """What the pass parsed goes back to the OS before the daemon sleeps (issue 14). Also
@@ -409,10 +389,13 @@ class Daemon:
         finally:
             self._in_network = False
 
-    def _failed(self, exc: SyncdError, started_at: str) -> None:
-        self._failures += 1
-        delay = backoff_delay(self._cfg.daemon.poll_interval, self._failures)
-        self._next_pull = time.monotonic() + delay
+    def _failed(self, exc: SyncdError, started_at: str, *, back_off: bool = True) -> None:
+        """`back_off` False: a devices-only pass failed; Readwise's back-off stays as it was."""
+        if back_off:
+            self._failures += 1
+            delay = backoff_delay(self._cfg.daemon.poll_interval, self._failures)
+            self._next_pull = time.monotonic() + delay
+        delay = max(0.0, self._next_pull - time.monotonic())
         message = redact_text(str(exc))
         log.error(
             "pass.failed",

@@ -11,12 +11,8 @@ from tests.e2e.conftest import Setup
 from tests.e2e.daemon_support import Daemon, Notifications, live_book, poll_every
 
 
-def test_sighup_with_a_broken_then_a_good_template(
-    setup: Setup,
-    notify: Notifications,
-    start: Callable[..., Daemon],
-    tmp_path: Path,
-) -> None:
+def _highlight_template(setup: Setup, tmp_path: Path) -> Path:
+    """The obs target's templates: a folder with a plain list-item highlight.j2."""
     folder = tmp_path / "tpl"
     folder.mkdir()
     (folder / "highlight.j2").write_text("- {{ highlight_text }}\n", encoding="utf-8")
@@ -25,6 +21,16 @@ def test_sighup_with_a_broken_then_a_good_template(
         text.replace('name = "obs"\n', f'name = "obs"\ntemplates = "{folder}"\n'),
         encoding="utf-8",
     )
+    return folder
+
+
+def test_sighup_with_a_broken_then_a_good_template(
+    setup: Setup,
+    notify: Notifications,
+    start: Callable[..., Daemon],
+    tmp_path: Path,
+) -> None:
+    folder = _highlight_template(setup, tmp_path)
     poll_every(setup, 1)
     daemon = start()
     notify.wait_for(lambda m: m == "READY=1")
@@ -54,15 +60,7 @@ def test_an_edited_template_file_is_picked_up_by_the_next_pass(
 ) -> None:
     """No SIGHUP needed: the daemon looks at the template files before each pass. A broken
     edit is said once and the running templates kept; the fixed file takes effect."""
-    folder = tmp_path / "tpl"
-    folder.mkdir()
-    template = folder / "highlight.j2"
-    template.write_text("- {{ highlight_text }}\n", encoding="utf-8")
-    text = setup.config.read_text(encoding="utf-8")
-    setup.config.write_text(
-        text.replace('name = "obs"\n', f'name = "obs"\ntemplates = "{folder}"\n'),
-        encoding="utf-8",
-    )
+    template = _highlight_template(setup, tmp_path) / "highlight.j2"
     poll_every(setup, 1)
     daemon = start()
     daemon.wait_for("pass.summary")
