@@ -24,6 +24,7 @@ from typing import Literal, Protocol
 
 import structlog
 from watchdog.events import (
+    DirCreatedEvent,
     DirDeletedEvent,
     DirMovedEvent,
     FileClosedEvent,
@@ -52,6 +53,9 @@ _EVENT_FILTER: list[type[FileSystemEvent]] = [
     FileDeletedEvent,
     DirMovedEvent,
     DirDeletedEvent,
+    # A folder's watch is added only once it exists: a note renamed in it before then is seen
+    # by looking, when the folder is reported, for pages under it whose file is missing.
+    DirCreatedEvent,
 ]
 # Folders (relative to the vault) whose contents are never notes.
 _IGNORED_PREFIXES: tuple[tuple[str, ...], ...] = (("logseq", "bak"), ("logseq", ".recycle"))
@@ -75,7 +79,8 @@ def is_ignored(relative: PurePosixPath) -> bool:
 @dataclass(frozen=True, slots=True)
 class PathChanged:
     """Something happened at `path` (relative POSIX); look at it now. `moved_from` is set when
-    it arrived by a rename inside the vault; `is_dir` when a whole folder went away."""
+    it arrived by a rename inside the vault; `is_dir` when a whole folder went away or appeared
+    (the pages under it whose file is missing are looked for: moved, or deleted)."""
 
     target: str
     path: str
@@ -385,7 +390,8 @@ class VaultWatcher:
             return  # its files arrive as their own moves
         if src is None or is_ignored(src):
             return
-        self._touch(watch.target, src.as_posix(), None, is_dir=isinstance(event, DirDeletedEvent))
+        is_dir = isinstance(event, DirDeletedEvent | DirCreatedEvent)
+        self._touch(watch.target, src.as_posix(), None, is_dir=is_dir)
 
     def _touch(
         self, target: str, path: str, moved_from: str | None, *, is_dir: bool = False

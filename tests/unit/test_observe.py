@@ -140,3 +140,21 @@ def test_a_scan_records_every_changed_file_in_one_transaction(
     assert edited is not None and edited.user_modified
     assert untouched is not None and not untouched.user_modified
     assert store.observation("t", 3)[1] == len("- page 3\n")  # unseen before: recorded too
+
+
+def test_a_folder_event_finds_a_page_renamed_before_its_watch_was_there(
+    store: StateStore, vault: Path
+) -> None:
+    """The watcher reports a new folder (is_dir) after adding its watch; a page renamed in it
+    before then had no event of its own: it is found by its content and followed."""
+    _observer(store, vault).scan("t", reason="start-up")
+    renamed = vault / "Readwise" / "Renamed in Obsidian.md"
+    (vault / "Readwise" / "b1.md").rename(renamed)
+
+    _observer(store, vault).apply_changes("t", [PathChanged("t", "Readwise", is_dir=True)])
+
+    page = store.page("t", 1)
+    assert page is not None and page.path == "Readwise/Renamed in Obsidian.md"
+    assert page.status == PAGE_LIVE
+    others = [store.page("t", book_id) for book_id in (2, 3)]
+    assert all(p is not None and p.status == PAGE_LIVE for p in others)  # there: untouched

@@ -181,6 +181,18 @@ def test_a_deleted_folder_is_reported_as_a_folder(
     assert isinstance(event, PathChanged) and event.is_dir
 
 
+def test_a_new_folder_is_reported_as_a_folder(
+    watching: tuple[VaultWatcher, Collector], vault: Path
+) -> None:
+    """Its watch comes after it exists: a note renamed in it before then has no event of its
+    own, so the folder's own is the observer's cue to look for the pages under it."""
+    _watcher, events = watching
+    (vault / "Readwise" / "Articles").mkdir()
+    index = events.wait_for(changed("Readwise/Articles"))
+    event = events.events[index]
+    assert isinstance(event, PathChanged) and event.is_dir
+
+
 def test_what_editors_and_sync_tools_write_is_ignored(
     watching: tuple[VaultWatcher, Collector], vault: Path
 ) -> None:
