@@ -39,10 +39,11 @@ IDS_PER_REQUEST = 100
 # A 50k-highlight library is ~50 pages; this only stops a server that never ends the cursor chain.
 DEFAULT_MAX_PAGES = 10_000
 
-_RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
-_REJECTED_TOKEN_STATUSES = frozenset({401, 403})
+# Shared by the export and the write-back client (syncd.sources.readwise_write).
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+REJECTED_TOKEN_STATUSES = frozenset({401, 403})
 # Transport failures worth another try: timeouts, refused/reset connections, bodies cut short.
-_RETRIED_EXCEPTIONS: tuple[type[Exception], ...] = (
+RETRIED_EXCEPTIONS: tuple[type[Exception], ...] = (
     httpx.TimeoutException,
     httpx.NetworkError,
     httpx.RemoteProtocolError,
@@ -336,7 +337,7 @@ class ReadwiseClient:
         except CONNECT_FAILURES as exc:
             words = describe_connect_failure(exc, self._host)
             raise _RetryableFailure(f"{type(exc).__name__}: {words}", no_connection=True) from exc
-        except _RETRIED_EXCEPTIONS as exc:
+        except RETRIED_EXCEPTIONS as exc:
             raise _RetryableFailure(type(exc).__name__) from exc
         except httpx.HTTPError as exc:
             # A bad URL scheme and the like: repeating the request cannot help.
@@ -349,11 +350,11 @@ class ReadwiseClient:
 
         self._answered = True
         status = response.status_code
-        if status in _REJECTED_TOKEN_STATUSES:
+        if status in REJECTED_TOKEN_STATUSES:
             raise token_rejected(status, f"GET {path}")
         if status == 429:
             raise _RetryableFailure("HTTP 429", status=status, retry_after=retry_after(response))
-        if status in _RETRIED_STATUSES:
+        if status in RETRIED_STATUSES:
             raise _RetryableFailure(f"HTTP {status}", status=status)
         if not 200 <= status < 300:
             raise ReadwiseUnavailable(

@@ -30,6 +30,9 @@ import tenacity
 from syncd.errors import ReadwiseUnavailable
 from syncd.log import add_secret, get_logger
 from syncd.sources.readwise import (
+    REJECTED_TOKEN_STATUSES,
+    RETRIED_EXCEPTIONS,
+    RETRIED_STATUSES,
     RetryPolicy,
     _checked_token,
     _server_root,
@@ -45,14 +48,6 @@ TAGS_PATH = "/api/v2/highlights/{id}/tags/"
 TAG_PATH = "/api/v2/highlights/{id}/tags/{tag_id}/"
 PER_MINUTE = 240  # Readwise's default limit per token (api.md §2)
 _WINDOW_S = 60.0
-_RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
-_RETRIED_EXCEPTIONS: tuple[type[Exception], ...] = (
-    httpx.TimeoutException,
-    httpx.NetworkError,
-    httpx.RemoteProtocolError,
-    httpx.ProxyError,
-    httpx.DecodingError,
-)
 
 _log = get_logger(__name__)
 
@@ -227,7 +222,7 @@ class ReadwiseWriter:
                 headers=request_headers(self._token),
                 timeout=self._retry.timeout,
             )
-        except _RETRIED_EXCEPTIONS as exc:
+        except RETRIED_EXCEPTIONS as exc:
             raise _Retryable(type(exc).__name__) from exc
         except httpx.HTTPError as exc:
             raise ReadwiseUnavailable(
@@ -236,11 +231,11 @@ class ReadwiseWriter:
                 endpoint=path,
             ) from exc
         status = response.status_code
-        if status in (401, 403):
+        if status in REJECTED_TOKEN_STATUSES:
             raise token_rejected(status, f"{method} {path}")
         if status == 429:
             raise _Retryable("HTTP 429", status=status, retry_after=retry_after(response))
-        if status in _RETRIED_STATUSES:
+        if status in RETRIED_STATUSES:
             raise _Retryable(f"HTTP {status}", status=status)
         if status == 404:
             raise HighlightGone(method, path)
