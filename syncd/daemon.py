@@ -312,8 +312,7 @@ class Daemon:
         try:
             targets = self._runtimes(self._cfg)
         except (ConfigError, TemplateError) as exc:
-            found = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
-            problems = [redact_text(p) for p in found]
+            problems = _problems(exc)
             log.error("templates.reload_failed", problems=problems, kept="the running templates")
             self._notifier.status(f"template reload failed, kept the running ones: {problems[0]}")
             return
@@ -433,8 +432,7 @@ class Daemon:
             token = readwise_token(cfg, environ)
             targets = self._runtimes(cfg)  # loads each target's templates: may fail too
         except (ConfigError, TemplateError) as exc:
-            found = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
-            problems = [redact_text(p) for p in found]
+            problems = _problems(exc)
             log.error("config.reload_failed", problems=problems, kept=str(path))
             self._notifier.status(f"config reload failed, kept the running one: {problems[0]}")
             return
@@ -466,6 +464,12 @@ class Daemon:
             poll_interval_s=cfg.daemon.poll_interval,
             full_reconcile_interval_s=cfg.daemon.full_reconcile_interval,
         )
+
+
+def _problems(exc: ConfigError | TemplateError) -> list[str]:
+    """What a failed reload says, each problem redacted (a config may hold the token)."""
+    found = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+    return [redact_text(p) for p in found]
 
 
 class _Interruptible:

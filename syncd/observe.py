@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from syncd.adapters._fs import read_regular
 from syncd.errors import VaultError
 from syncd.log import get_logger
-from syncd.sync.state import PageRow, PageStat, StateStore, text_hash
+from syncd.sync.state import PageStat, StateStore, text_hash
 from syncd.watch import OwnWrites, PathChanged, is_ignored
 
 log = get_logger("syncd.daemon")
@@ -105,7 +105,7 @@ class VaultObserver:
             log.warning("scan.skipped", target=target, vault=str(root), reason="vault empty")
             return
         read = edited = 0
-        gone: list[PageRow] = []
+        gone: list[PageStat] = []
         changed: list[tuple[PageStat, Observed]] = []
         for row in stats:
             if self._should_stop():
@@ -122,9 +122,7 @@ class VaultObserver:
                 log.warning("page.unreadable", target=target, path=row.path, error=str(exc))
                 continue
             if observed is None:
-                page = store.page(target, row.book_id)
-                if page is not None:
-                    gone.append(page)
+                gone.append(row)
                 continue
             read += 1
             changed.append((row, observed))
@@ -204,11 +202,7 @@ class VaultObserver:
                 gone.append(page)
             else:
                 self._record_observation(target, page, observed)
-        self._resolve_vanished(target, self._whole_rows(target, gone))
-
-    def _whole_rows(self, target: str, gone: Sequence[PageStat]) -> list[PageRow]:
-        rows = (self._store.page(target, stat.book_id) for stat in gone)
-        return [row for row in rows if row is not None]
+        self._resolve_vanished(target, gone)
 
     def _follow_move(self, target: str, root: Path, old_path: str, new_path: str) -> None:
         page = self._store.live_page_at(target, old_path)
@@ -237,7 +231,7 @@ class VaultObserver:
             return 1
         return 0
 
-    def _resolve_vanished(self, target: str, gone: Sequence[PageRow]) -> tuple[int, int]:
+    def _resolve_vanished(self, target: str, gone: Sequence[PageStat]) -> tuple[int, int]:
         """Pages whose file vanished: moved if a file with the same content turns up elsewhere
         in the target's folder, else deleted by the user (never recreated). (moved, deleted)"""
         if not gone:
@@ -248,13 +242,15 @@ class VaultObserver:
         vault = place.vault
         if not vault.is_dir() or not any(vault.iterdir()):
             return 0, 0  # unmounted, not deleted: the pass refuses such a vault anyway
-        wanted: dict[int, list[tuple[str, PageRow]]] = {}
+        wanted: dict[int, list[tuple[str, PageStat]]] = {}
         for page in gone:
-            _mtime, size, seen_hash = self._store.observation(target, page.book_id)
+            size, seen_hash = page.seen_size, page.seen_hash
             if size is None or seen_hash is None:
-                if page.written_text is None or page.written_hash is None:
+                # Never seen by a scan or the watcher: what syncd wrote is what to look for.
+                row = self._store.page(target, page.book_id)
+                if row is None or row.written_text is None or row.written_hash is None:
                     continue
-                size, seen_hash = len(page.written_text.encode("utf-8")), page.written_hash
+                size, seen_hash = len(row.written_text.encode("utf-8")), row.written_hash
             wanted.setdefault(size, []).append((seen_hash, page))
         known = set(self._store.page_paths(target))
         found: dict[int, str] = {}

@@ -939,12 +939,6 @@ class StateStore:
         )
         return [(int(r[0]), Conflict(int(r[1]), r[2], r[3])) for r in rows]
 
-    def page_by_path(self, target: str, path: str) -> PageRow | None:
-        row = self._db.execute(
-            "SELECT * FROM pages WHERE target=? AND path=? AND status != 'pending'", (target, path)
-        ).fetchone()
-        return None if row is None else _row_to_page(row)
-
     def page_stats(self, target: str) -> list[PageStat]:
         """What a scan compares each live page file with, without parsing any page row."""
         rows = self._db.execute(

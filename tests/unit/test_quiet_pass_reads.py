@@ -124,7 +124,7 @@ def test_a_file_event_reads_no_whole_page_row(
         observer = VaultObserver(store, OwnWrites(), lambda name: place, should_stop=lambda: False)
         (vault / "a.md").write_text("- page a\n- mine\n", encoding="utf-8")
         (vault / "b.md").rename(vault / "moved.md")
-        for name in ("page", "pages", "page_by_path"):
+        for name in ("page", "pages"):
             monkeypatch.setattr(store, name, lambda *a, n=name: pytest.fail(f"{n} parsed"))
 
         observer.apply_changes(

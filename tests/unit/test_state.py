@@ -150,7 +150,7 @@ def test_observe_flags_user_edits_but_not_our_own_text(tmp_path: Path) -> None:
     assert page is not None and page.user_modified
     assert store.observation("t", 1) == (2, 6, text_hash("theirs"))
     store.move_page("t", 1, "moved/a.md")
-    assert store.page_by_path("t", "moved/a.md") is not None
+    assert store.live_page_at("t", "moved/a.md") is not None
 
 
 def test_block_records_stored_as_slices_of_the_written_text_round_trip() -> None:
